@@ -1,0 +1,285 @@
+"""Every error g4f-lite raises through its public API.
+
+The whole hierarchy, so that callers can pick the level they care about::
+
+    G4FLiteError
+    ├── ConfigurationError (ValueError)
+    │   └── InvalidMessagesError
+    ├── PluginError                        (broken plugins only warn: PluginWarning)
+    │   └── DuplicateProviderError
+    ├── ProviderNotFoundError (LookupError)
+    ├── NoProviderAvailableError
+    └── ProviderError                      every error below names its provider
+        ├── ProviderConnectionError        could not reach the site
+        ├── ProviderTimeoutError (TimeoutError)
+        ├── HTTPStatusError                non-2xx answer: status, code, Retry-After
+        │   ├── BadRequestError            other 4xx
+        │   ├── AuthenticationError        401
+        │   ├── PermissionDeniedError      403 (stale nonce, content filter, ...)
+        │   ├── RateLimitError             429
+        │   └── ServerError                5xx
+        ├── UpstreamError                  the site reported an error in its body
+        ├── ProtocolError (RuntimeError)   the answer does not follow the protocol
+        │   ├── BrokenLineError            a line that is not the JSON event expected
+        │   └── LineTooLongError
+        └── TruncatedResponseError         the stream ended before its end marker
+
+Every error carries ``retryable``: whether trying the same provider again
+may succeed. Secrets never reach these messages: providers build them from
+status codes and server messages, never from request headers or bodies.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "BrokenLineError",
+    "ConfigurationError",
+    "DuplicateProviderError",
+    "G4FLiteError",
+    "HTTPStatusError",
+    "InvalidMessagesError",
+    "LineTooLongError",
+    "NoProviderAvailableError",
+    "PermissionDeniedError",
+    "PluginError",
+    "PluginWarning",
+    "ProtocolError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderNotFoundError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ServerError",
+    "TruncatedResponseError",
+    "UpstreamError",
+    "error_for_status",
+]
+
+# Server messages are echoed into errors; cap them so an HTML error page or a
+# huge JSON body cannot flood a log line.
+_MAX_DETAIL = 300
+
+
+def _shorten(text: str, limit: int = _MAX_DETAIL) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class G4FLiteError(Exception):
+    """Root of every error raised by g4f-lite."""
+
+    #: Whether calling the same provider again may succeed.
+    retryable: bool = False
+
+
+class ConfigurationError(G4FLiteError, ValueError):
+    """The caller passed arguments or settings that cannot work."""
+
+
+class InvalidMessagesError(ConfigurationError):
+    """The ``messages`` argument is not a valid conversation."""
+
+
+class PluginError(G4FLiteError):
+    """A plugin could not be loaded or registered something invalid."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {message}")
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load or registered something that is not a provider.
+
+    A warning, not an error: one broken plugin must not take the others down.
+    """
+
+
+class DuplicateProviderError(PluginError):
+    """Two plugins registered providers with the same (case-insensitive) name."""
+
+    def __init__(self, name: str, plugin: str, other_plugin: str) -> None:
+        self.name = name
+        self.other_plugin = other_plugin
+        super().__init__(
+            plugin,
+            f"registers provider {name!r}, which plugin {other_plugin!r} already registered; "
+            "uninstall one of them or restrict loading with G4F_LITE_PLUGINS",
+        )
+
+
+class ProviderNotFoundError(G4FLiteError, LookupError):
+    """No registered provider has the requested name."""
+
+    def __init__(self, name: str, close_matches: list[str] | None = None) -> None:
+        self.name = name
+        self.close_matches = close_matches or []
+        hint = f"; did you mean {', '.join(self.close_matches)}?" if self.close_matches else ""
+        super().__init__(f"no provider named {name!r}{hint}")
+
+    def __str__(self) -> str:
+        # LookupError would otherwise wrap the message in quotes like KeyError.
+        return str(self.args[0])
+
+
+class NoProviderAvailableError(G4FLiteError):
+    """No registered provider can serve the request."""
+
+
+class ProviderError(G4FLiteError):
+    """A provider failed to produce an answer. ``provider`` is its name.
+
+    ``partial`` is the text received before the failure, when the caller
+    asked for the whole answer at once: nothing received is lost.
+    """
+
+    partial: str = ""
+
+    def __init__(self, provider: str, message: str) -> None:
+        self.provider = provider
+        self.detail = message
+        super().__init__(f"{provider}: {message}")
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider's site could not be reached (DNS, refused, reset, TLS)."""
+
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderError, TimeoutError):
+    """The provider did not answer in time."""
+
+    retryable = True
+
+
+class HTTPStatusError(ProviderError):
+    """The provider answered with a non-success HTTP status.
+
+    ``code`` and ``server_message`` are what the server said in a JSON body,
+    when it said anything; ``retry_after`` is its ``Retry-After`` in seconds.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        status: int,
+        server_message: str = "",
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.server_message = _shorten(server_message)
+        self.retry_after = retry_after
+        parts = [f"HTTP {status}"]
+        if code:
+            parts.append(f"[{code}]")
+        if self.server_message:
+            parts.append(self.server_message)
+        if retry_after is not None:
+            parts.append(f"(retry after {retry_after:g}s)")
+        super().__init__(provider, " ".join(parts))
+
+
+class BadRequestError(HTTPStatusError):
+    """The provider rejected the request (4xx other than 401, 403 and 429)."""
+
+
+class AuthenticationError(HTTPStatusError):
+    """Credentials are missing or invalid (HTTP 401)."""
+
+
+class PermissionDeniedError(HTTPStatusError):
+    """The provider refused the request (HTTP 403): a stale nonce or a content filter."""
+
+
+class RateLimitError(HTTPStatusError):
+    """The provider is rate limiting us (HTTP 429); see ``retry_after``."""
+
+    retryable = True
+
+
+class ServerError(HTTPStatusError):
+    """The provider's server failed (HTTP 5xx)."""
+
+    retryable = True
+
+
+class UpstreamError(ProviderError):
+    """The site answered, but reported an error in the body (e.g. an SSE ``error`` event)."""
+
+    def __init__(self, provider: str, message: str, *, retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(provider, _shorten(message))
+
+
+class ProtocolError(ProviderError, RuntimeError):
+    """The provider's answer does not follow its protocol (broken or unknown data)."""
+
+
+class BrokenLineError(ProtocolError):
+    """A streamed line is not valid JSON, or lacks the fields the protocol requires.
+
+    The message starts with ``Broken line:`` as the seed's ``RuntimeError`` did,
+    so code written against the seed keeps matching it.
+    """
+
+    def __init__(self, provider: str, line: bytes | str, reason: str) -> None:
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "replace")
+        self.line = _shorten(line.rstrip("\r\n"), 200)
+        self.reason = reason
+        self.provider = provider
+        self.detail = f"Broken line: {self.line} ({reason})"
+        Exception.__init__(self, f"Broken line: {self.line} ({provider}: {reason})")
+
+
+class LineTooLongError(ProtocolError):
+    """A line of the streamed answer exceeded the configured bound."""
+
+    def __init__(self, provider: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            provider,
+            f"a line of the response exceeded {limit} bytes; "
+            "raise the bound with max_line_bytes= if the site really sends such lines",
+        )
+
+
+class TruncatedResponseError(ProviderError):
+    """The stream ended before the provider signalled the end of the answer.
+
+    ``partial`` holds the text received before the stream broke, so nothing is
+    lost, but it is never passed off as a complete answer.
+    """
+
+    retryable = True
+
+
+def error_for_status(
+    provider: str,
+    status: int,
+    server_message: str = "",
+    *,
+    code: str | None = None,
+    retry_after: float | None = None,
+) -> HTTPStatusError:
+    """Build the :class:`HTTPStatusError` subclass that fits ``status``."""
+    cls: type[HTTPStatusError]
+    if status == 401:
+        cls = AuthenticationError
+    elif status == 403:
+        cls = PermissionDeniedError
+    elif status == 429:
+        cls = RateLimitError
+    elif status >= 500:
+        cls = ServerError
+    elif status >= 400:
+        cls = BadRequestError
+    else:
+        cls = HTTPStatusError
+    return cls(provider, status, server_message, code=code, retry_after=retry_after)

@@ -1,0 +1,46 @@
+"""The plugin contract: the hooks a g4f-lite plugin may implement.
+
+A plugin is a module (or object) exposed through the ``g4f_lite`` entry point
+group; it implements hooks with the :data:`hookimpl` marker::
+
+    import g4f_lite
+
+    @g4f_lite.hookimpl
+    def register_providers(register):
+        register(MyProvider)
+
+Hooks receive a ``register`` callback instead of returning values, so one
+plugin can register several things, and new keyword arguments can be added
+to a hook later without breaking plugins that do not take them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .provider import BaseProvider
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_providers"]
+
+#: The pluggy project name, which is also the entry point group plugins use.
+PROJECT_NAME = "g4f_lite"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marker for hook implementations in plugins.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_providers(register: Callable[[type[BaseProvider]], None]) -> None:
+    """Register the plugin's provider classes by calling ``register(cls)`` once per class.
+
+    Called once, the first time providers are needed (never at import).
+    ``cls`` must be a concrete subclass of :class:`g4f_lite.BaseProvider`;
+    anything else is reported with a warning naming the plugin and skipped.
+    A name already registered by another plugin is an error naming both.
+    The return value is ignored.
+    """

@@ -1,0 +1,218 @@
+"""The shared HTTP session and the helpers providers use to read answers.
+
+One pooled :class:`aiohttp.ClientSession` per event loop is shared by every
+provider. It is created on first use and closed when the loop shuts down
+(``asyncio.run`` and pytest-asyncio both call ``loop.shutdown_asyncgens()``,
+which is what closes it), or explicitly with :func:`aclose`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from .errors import BrokenLineError, LineTooLongError, error_for_status
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "aclose",
+    "get_session",
+    "iter_lines",
+    "iter_sse_json",
+    "parse_retry_after",
+    "raise_for_status",
+    "request_timeout",
+]
+
+#: Default bound on one line of a streamed answer. An AI Engine ``end`` event
+#: repeats the whole reply, so a line is roughly the size of the answer.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+# How much of an error body is read to find the server's message.
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+_CONNECT_TIMEOUT = 30.0
+# Long enough for a slow model to think, short enough to notice a dead socket.
+_READ_TIMEOUT = 300.0
+
+
+def request_timeout(total: float | None = None) -> aiohttp.ClientTimeout:
+    """The aiohttp timeout for one request: ``total`` seconds overall, if given.
+
+    Providers pass the ``timeout`` keyword they receive through this, so that
+    a caller's ``timeout=`` bounds the whole request, streaming included.
+    """
+    return aiohttp.ClientTimeout(
+        total=total, sock_connect=_CONNECT_TIMEOUT, sock_read=_READ_TIMEOUT
+    )
+
+
+class _LoopSession:
+    __slots__ = ("closer", "session")
+
+    def __init__(self, session: aiohttp.ClientSession, closer: AsyncIterator[None]) -> None:
+        self.session = session
+        self.closer = closer
+
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_at_shutdown(
+    loop: weakref.ref[asyncio.AbstractEventLoop], session: aiohttp.ClientSession
+) -> AsyncIterator[None]:
+    # An async generator started on a loop is finalised by the loop's
+    # shutdown_asyncgens(): that is the only loop-shutdown hook asyncio has.
+    # It holds the loop weakly so that a loop that is never shut down can
+    # still be collected.
+    try:
+        yield
+    finally:
+        running = loop()
+        entry = _sessions.get(running) if running is not None else None
+        if running is not None and entry is not None and entry.session is session:
+            del _sessions[running]
+        await session.close()
+
+
+async def get_session() -> aiohttp.ClientSession:
+    """Return the running loop's shared session, creating it on first use."""
+    loop = asyncio.get_running_loop()
+    entry = _sessions.get(loop)
+    if entry is not None and not entry.session.closed:
+        return entry.session
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+        # Providers keep whatever state they need (nonces, session ids)
+        # themselves; a shared cookie jar would leak cookies between sites.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=request_timeout(),
+    )
+    closer = _close_at_shutdown(weakref.ref(loop), session)
+    await closer.__anext__()
+    _sessions[loop] = _LoopSession(session, closer)
+    return session
+
+
+async def aclose() -> None:
+    """Close the running loop's shared session now (it is recreated if used again)."""
+    entry = _sessions.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry.closer.aclose()  # type: ignore[attr-defined]
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Parse a ``Retry-After`` header (seconds or an HTTP date) into seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _server_message(body: bytes) -> tuple[str, str | None]:
+    """Find the human message and machine code in an error body."""
+    text = body.decode("utf-8", "replace")
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return text, None
+    if not isinstance(data, dict):
+        return text, None
+    error = data.get("error")
+    if isinstance(error, dict):  # OpenAI style: {"error": {"message", "code"|"type"}}
+        code = error.get("code") or error.get("type")
+        return str(error.get("message", "")), str(code) if code else None
+    message = data.get("message", error if isinstance(error, str) else "")
+    code = data.get("code")
+    return str(message), str(code) if code else None
+
+
+async def raise_for_status(response: aiohttp.ClientResponse, provider: str) -> None:
+    """Raise the typed :class:`~g4f_lite.errors.HTTPStatusError` for a non-2xx answer.
+
+    The error carries the status, the server's message and code when its body
+    has them, and ``Retry-After`` in seconds.
+    """
+    if response.status < 400:
+        return
+    try:
+        body = await response.content.read(_ERROR_BODY_LIMIT)
+    except aiohttp.ClientError:
+        body = b""
+    message, code = _server_message(body)
+    raise error_for_status(
+        provider,
+        response.status,
+        message or response.reason or "",
+        code=code,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+async def iter_lines(
+    response: aiohttp.ClientResponse,
+    provider: str,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> AsyncIterator[bytes]:
+    """Yield the body's lines without their line endings, each at most ``max_line_bytes``.
+
+    aiohttp's own ``readline`` caps lines at its buffer size (128 KiB by
+    default) with a generic error; this reads whatever has arrived and splits
+    it, so the bound is ours and the error names the provider.
+    """
+    buffer = bytearray()
+    async for chunk in response.content.iter_any():
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            if end - start > max_line_bytes:
+                raise LineTooLongError(provider, max_line_bytes)
+            line_end = end - 1 if end > start and buffer[end - 1] == 13 else end  # 13: "\r"
+            yield bytes(buffer[start:line_end])
+            start = end + 1
+        del buffer[:start]
+        if len(buffer) > max_line_bytes:
+            raise LineTooLongError(provider, max_line_bytes)
+    if buffer:
+        yield bytes(buffer)
+
+
+async def iter_sse_json(
+    response: aiohttp.ClientResponse,
+    provider: str,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield the JSON object of every server-sent ``data:`` line.
+
+    Other lines (blank separators, comments, ``event:``) are skipped. A
+    ``data:`` line that is not a JSON object raises
+    :class:`~g4f_lite.errors.BrokenLineError`.
+    """
+    async for line in iter_lines(response, provider, max_line_bytes):
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            event = json.loads(line[5:])
+        except ValueError:
+            raise BrokenLineError(provider, line, "not JSON") from None
+        if not isinstance(event, dict):
+            raise BrokenLineError(provider, line, "not a JSON object")
+        yield event

@@ -1,0 +1,158 @@
+"""Provider base classes.
+
+A provider is a class (never instantiated, as in the seed) whose class
+attributes describe what it can do and whose ``create_async_generator``
+classmethod streams an answer as text chunks.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+from . import errors
+from .types import Messages, ProviderInfo
+
+__all__ = ["AsyncGeneratorProvider", "BaseProvider", "run_provider"]
+
+
+class BaseProvider(abc.ABC):
+    """What every provider declares, and the one method it must implement.
+
+    Subclasses set the capability flags as class attributes; ``name`` defaults
+    to the class name.
+    """
+
+    name: ClassVar[str] = "BaseProvider"
+    url: ClassVar[str] = ""
+    working: ClassVar[bool] = False
+    needs_auth: ClassVar[bool] = False
+    supports_stream: ClassVar[bool] = False
+    supports_message_history: ClassVar[bool] = False
+    supports_system_message: ClassVar[bool] = False
+    supports_gpt_35_turbo: ClassVar[bool] = False
+    supports_gpt_4: ClassVar[bool] = False
+    models: ClassVar[tuple[str, ...]] = ()
+    default_model: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+
+    @classmethod
+    @abc.abstractmethod
+    def create_async_generator(
+        cls,
+        model: str,
+        messages: Messages,
+        proxy: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        """Stream the answer to ``messages`` as text chunks.
+
+        ``messages`` are validated plain dicts. Implementations raise
+        :class:`~g4f_lite.errors.ProviderError` subclasses for failures; any
+        ``aiohttp`` error that escapes is mapped to one by the framework.
+        """
+
+    @classmethod
+    def supports_model(cls, model: str | None) -> bool:
+        """Whether this provider can answer for ``model`` (empty means "any")."""
+        if not model:
+            return True
+        if model in cls.models or model == cls.default_model:
+            return True
+        if model == "gpt-3.5-turbo" and cls.supports_gpt_35_turbo:
+            return True
+        return model == "gpt-4" and cls.supports_gpt_4
+
+    @classmethod
+    def get_info(cls, plugin: str = "runtime") -> ProviderInfo:
+        """Describe this provider; ``plugin`` is the distribution that registered it."""
+        return ProviderInfo(
+            name=cls.name,
+            url=cls.url,
+            working=cls.working,
+            needs_auth=cls.needs_auth,
+            supports_stream=cls.supports_stream,
+            supports_message_history=cls.supports_message_history,
+            supports_system_message=cls.supports_system_message,
+            supports_gpt_35_turbo=cls.supports_gpt_35_turbo,
+            supports_gpt_4=cls.supports_gpt_4,
+            models=list(cls.models),
+            default_model=cls.default_model,
+            plugin=plugin,
+        )
+
+
+class AsyncGeneratorProvider(BaseProvider):
+    """A streaming provider; adds joined-text and synchronous helpers."""
+
+    supports_stream: ClassVar[bool] = True
+
+    @classmethod
+    async def create_async(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> str:
+        """Return the whole answer as one string."""
+        return await collect(run_provider(cls, model, messages, proxy=proxy, **kwargs), cls.name)
+
+    @classmethod
+    def create_completion(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> Iterator[str]:
+        """Stream the answer synchronously (from any thread, even one running a loop)."""
+        from ._portal import portal
+
+        return portal().iterate(run_provider(cls, model, messages, proxy=proxy, **kwargs))
+
+
+async def collect(chunks: AsyncIterator[str], provider: str) -> str:
+    """Join a stream; on failure attach the text received so far to the error."""
+    parts: list[str] = []
+    try:
+        async for chunk in chunks:
+            parts.append(chunk)
+    except errors.ProviderError as exc:
+        exc.partial = "".join(parts)
+        raise
+    return "".join(parts)
+
+
+async def run_provider(
+    provider: type[BaseProvider],
+    model: str,
+    messages: Messages,
+    **kwargs: Any,
+) -> AsyncIterator[str]:
+    """Stream from ``provider``, turning transport failures into typed errors.
+
+    Provider authors use aiohttp directly; mapping its exceptions here, once,
+    keeps every provider short and every error naming its provider.
+    """
+    import aiohttp
+
+    name = provider.name
+    stream = provider.create_async_generator(model, messages, **kwargs)
+    try:
+        # aclosing: a caller that stops early must release the connection now,
+        # not when the generator is garbage-collected.
+        async with aclosing(stream) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                yield chunk
+    except errors.G4FLiteError:
+        raise
+    except aiohttp.ClientResponseError as exc:
+        raise errors.error_for_status(name, exc.status, exc.message) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise errors.TruncatedResponseError(name, f"connection dropped mid-answer ({exc})") from exc
+    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        limit = kwargs.get("timeout")
+        within = f" within {limit:g} s" if isinstance(limit, (int, float)) else ""
+        raise errors.ProviderTimeoutError(name, f"no complete answer{within} ({exc!r})") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise errors.ProviderConnectionError(name, f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,304 @@
+"""The provider registry: plugin discovery, runtime registration and queries.
+
+Plugins are found through the ``g4f_lite`` entry point group the first time a
+provider is needed, never at import. First-party providers (the distributions
+under ``providers/``) go through exactly the same path as third-party ones.
+
+``G4F_LITE_PLUGINS`` (a comma-separated list of entry point or distribution
+names; empty means none) restricts which plugins load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TypeVar
+
+import pluggy
+
+from . import hookspecs
+from .errors import DuplicateProviderError, PluginWarning, ProviderNotFoundError
+from .provider import BaseProvider
+from .types import ProviderInfo
+
+__all__ = [
+    "ENV_PLUGINS",
+    "RUNTIME_PLUGIN",
+    "Registry",
+    "get_provider",
+    "providers",
+    "register",
+    "registry",
+]
+
+ENV_PLUGINS = "G4F_LITE_PLUGINS"
+#: The ``plugin`` label of providers registered with :func:`register`.
+RUNTIME_PLUGIN = "runtime"
+
+P = TypeVar("P", bound=type[BaseProvider])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered provider class and the plugin that registered it."""
+
+    provider: type[BaseProvider]
+    plugin: str
+
+    def info(self) -> ProviderInfo:
+        """The provider's :class:`ProviderInfo`."""
+        return self.provider.get_info(self.plugin)
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+class Registry:
+    """Providers by case-insensitive name, loaded lazily from plugins."""
+
+    def __init__(self, group: str = hookspecs.PROJECT_NAME) -> None:
+        self.group = group
+        self._lock = threading.RLock()
+        self._runtime: dict[str, Entry] = {}
+        self._entries: dict[str, Entry] | None = None
+        self._pm: pluggy.PluginManager | None = None
+
+    # -- loading -----------------------------------------------------------
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The pluggy manager, with every allowed plugin loaded."""
+        self._load()
+        assert self._pm is not None
+        return self._pm
+
+    def _load(self) -> dict[str, Entry]:
+        if self._entries is not None:
+            return self._entries
+        with self._lock:
+            if self._entries is not None:
+                return self._entries
+            pm = pluggy.PluginManager(self.group)
+            pm.add_hookspecs(hookspecs)
+            distributions = self._load_entry_points(pm)
+            entries: dict[str, Entry] = {}
+            for impl in pm.hook.register_providers.get_hookimpls():
+                label = distributions.get(impl.plugin_name, impl.plugin_name)
+                self._call_plugin(label, impl, entries)
+            for entry in self._runtime.values():
+                self._add(entries, entry)
+            self._pm, self._entries = pm, entries
+            return entries
+
+    def _load_entry_points(self, pm: pluggy.PluginManager) -> dict[str, str]:
+        """Import and register each allowed plugin; return plugin name -> distribution."""
+        allowed = os.environ.get(ENV_PLUGINS)
+        wanted = None if allowed is None else {_normalise(n) for n in allowed.split(",") if n}
+        found: set[str] = set()
+        distributions: dict[str, str] = {}
+        # One entry point at a time (not one load_setuptools_entrypoints call)
+        # so that a plugin failing to import cannot stop the others loading.
+        for ep in sorted(metadata.entry_points(group=self.group), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist is not None else ep.name
+            names = {_normalise(ep.name), _normalise(dist)}
+            if wanted is not None and not names & wanted:
+                continue
+            found |= names
+            if pm.has_plugin(ep.name):
+                continue
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:
+                warnings.warn(
+                    f"g4f-lite plugin {ep.name!r} (from {dist}) failed to load and was "
+                    f"skipped: {type(exc).__name__}: {exc}",
+                    PluginWarning,
+                    stacklevel=4,
+                )
+                continue
+            distributions[ep.name] = dist
+        for name in sorted((wanted or set()) - found):
+            warnings.warn(
+                f"{ENV_PLUGINS} names {name!r}, which is not installed", PluginWarning, stacklevel=4
+            )
+        return distributions
+
+    def _call_plugin(self, label: str, impl: pluggy.HookImpl, entries: dict[str, Entry]) -> None:
+        def register_one(cls: type[BaseProvider]) -> None:
+            if not (
+                isinstance(cls, type)
+                and issubclass(cls, BaseProvider)
+                and not inspect.isabstract(cls)
+            ):
+                warnings.warn(
+                    f"g4f-lite plugin {label!r} registered {cls!r}, which is not a concrete "
+                    "BaseProvider subclass; skipped",
+                    PluginWarning,
+                    stacklevel=2,
+                )
+                return
+            self._add(entries, Entry(cls, label))
+
+        try:
+            # pluggy lets an implementation take a subset of the spec's arguments.
+            impl.function(**{arg: register_one for arg in impl.argnames})
+        except DuplicateProviderError:
+            raise
+        except Exception as exc:
+            warnings.warn(
+                f"g4f-lite plugin {label!r} failed in register_providers and its providers "
+                f"may be missing: {type(exc).__name__}: {exc}",
+                PluginWarning,
+                stacklevel=4,
+            )
+
+    @staticmethod
+    def _add(entries: dict[str, Entry], entry: Entry) -> None:
+        key = entry.provider.name.lower()
+        existing = entries.get(key)
+        if existing is not None and existing.provider is not entry.provider:
+            raise DuplicateProviderError(entry.provider.name, entry.plugin, existing.plugin)
+        entries[key] = entry
+
+    # -- registration ------------------------------------------------------
+
+    def register(self, provider: P) -> P:
+        """Register a provider class at runtime; usable as a class decorator."""
+        entry = Entry(provider, RUNTIME_PLUGIN)
+        with self._lock:
+            if not (isinstance(provider, type) and issubclass(provider, BaseProvider)):
+                raise TypeError(f"register() takes a BaseProvider subclass, got {provider!r}")
+            if inspect.isabstract(provider):
+                raise TypeError(f"{provider.__name__} does not implement create_async_generator")
+            self._add(dict(self._runtime), entry)  # validate before mutating
+            if self._entries is not None:
+                self._add(self._entries, entry)
+            self._runtime[provider.name.lower()] = entry
+        return provider
+
+    def unregister(self, provider: type[BaseProvider] | str) -> None:
+        """Remove a provider registered at runtime (by class or name)."""
+        key = (provider if isinstance(provider, str) else provider.name).lower()
+        with self._lock:
+            entry = self._runtime.pop(key, None)
+            if entry is not None and self._entries is not None:
+                self._entries.pop(key, None)
+
+    def reset(self) -> None:
+        """Forget everything, so that plugins are discovered again on next use."""
+        with self._lock:
+            self._runtime.clear()
+            self._entries = None
+            self._pm = None
+
+    # -- queries -----------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        """Every registered provider, in registration order."""
+        return list(self._load().values())
+
+    def get(self, name: str) -> type[BaseProvider]:
+        """The provider class called ``name`` (case-insensitive)."""
+        entries = self._load()
+        entry = entries.get(name.lower())
+        if entry is None:
+            names = {e.provider.name.lower(): e.provider.name for e in entries.values()}
+            close = difflib.get_close_matches(name.lower(), list(names), n=3, cutoff=0.6)
+            raise ProviderNotFoundError(name, [names[c] for c in close])
+        return entry.provider
+
+    def plugin_of(self, provider: type[BaseProvider]) -> str:
+        """The label of the plugin that registered ``provider``, or ``runtime``."""
+        entry = self._load().get(provider.name.lower())
+        return entry.plugin if entry is not None and entry.provider is provider else RUNTIME_PLUGIN
+
+    def find(
+        self,
+        *,
+        working: bool | None = None,
+        needs_auth: bool | None = None,
+        supports_stream: bool | None = None,
+        supports_message_history: bool | None = None,
+        supports_system_message: bool | None = None,
+        supports_gpt_35_turbo: bool | None = None,
+        supports_gpt_4: bool | None = None,
+        model: str | None = None,
+        plugin: str | None = None,
+    ) -> list[Entry]:
+        """The entries matching every filter given (``None`` means "don't care")."""
+        flags = {
+            "working": working,
+            "needs_auth": needs_auth,
+            "supports_stream": supports_stream,
+            "supports_message_history": supports_message_history,
+            "supports_system_message": supports_system_message,
+            "supports_gpt_35_turbo": supports_gpt_35_turbo,
+            "supports_gpt_4": supports_gpt_4,
+        }
+        wanted = {flag: value for flag, value in flags.items() if value is not None}
+        return [
+            entry
+            for entry in self._load().values()
+            if all(getattr(entry.provider, flag) == value for flag, value in wanted.items())
+            and (model is None or entry.provider.supports_model(model))
+            and (plugin is None or _normalise(entry.plugin) == _normalise(plugin))
+        ]
+
+
+registry = Registry()
+
+
+def register(provider: P) -> P:
+    """Register a provider class at runtime; usable as a class decorator.
+
+    >>> @g4f_lite.register
+    ... class MyProvider(g4f_lite.AsyncGeneratorProvider): ...
+    """
+    return registry.register(provider)
+
+
+def get_provider(name: str) -> type[BaseProvider]:
+    """Return the provider class called ``name`` (case-insensitive).
+
+    Raises :class:`~g4f_lite.errors.ProviderNotFoundError`, listing close names.
+    """
+    return registry.get(name)
+
+
+def providers(
+    *,
+    working: bool | None = None,
+    needs_auth: bool | None = None,
+    supports_stream: bool | None = None,
+    supports_message_history: bool | None = None,
+    supports_system_message: bool | None = None,
+    supports_gpt_35_turbo: bool | None = None,
+    supports_gpt_4: bool | None = None,
+    model: str | None = None,
+    plugin: str | None = None,
+) -> list[ProviderInfo]:
+    """Describe the registered providers that match every filter given.
+
+    ``providers(working=True, supports_stream=True, model="gpt-3.5-turbo")``;
+    an unknown filter name is a ``TypeError``, never silently ignored.
+    """
+    return [
+        entry.info()
+        for entry in registry.find(
+            working=working,
+            needs_auth=needs_auth,
+            supports_stream=supports_stream,
+            supports_message_history=supports_message_history,
+            supports_system_message=supports_system_message,
+            supports_gpt_35_turbo=supports_gpt_35_turbo,
+            supports_gpt_4=supports_gpt_4,
+            model=model,
+            plugin=plugin,
+        )
+    ]

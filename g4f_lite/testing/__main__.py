@@ -1,0 +1,33 @@
+"""``python -m g4f_lite.testing``: serve the AI Engine emulator until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from ._aiengine import AIEngineEmulator
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    reply = " ".join(f"w{i}" for i in range(args.reply_words)) if args.reply_words else None
+    async with AIEngineEmulator(host=args.host, port=args.port, reply=reply) as emulator:
+        print(emulator.url, flush=True)
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    """Parse arguments and serve."""
+    parser = argparse.ArgumentParser(prog="python -m g4f_lite.testing", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--reply-words", type=int, default=0, help="answer with this many words (default: echo)"
+    )
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""An offline emulator of the WordPress "AI Engine" chat protocol, faults included."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["AIEngineEmulator", "Fault", "FaultKind", "RecordedRequest"]
+
+SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
+
+FaultKind = Literal[
+    "status",
+    "drop",
+    "garbage",
+    "no_type",
+    "no_end",
+    "error_event",
+    "huge_line",
+    "slow_first_byte",
+    "stall",
+    "subtypes",
+    "json_content_type",
+]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way for the emulated site to misbehave.
+
+    Build faults with the classmethods (``Fault.status(429, retry_after=2)``,
+    ``Fault.drop(after=3)``, ...). ``after`` counts the text chunks sent
+    before the fault strikes.
+    """
+
+    kind: FaultKind
+    status: int = 500
+    retry_after: float | None = None
+    after: int = 2
+    delay: float = 1.0
+    size: int = 2 * 1024 * 1024
+    message: str = "OpenAI: The server had an error while processing your request."
+
+    @classmethod
+    def http_status(cls, status: int, *, retry_after: float | None = None) -> Fault:
+        """Answer with ``status`` and the plugin's JSON body for it (401, 403, 429, 500...)."""
+        return cls("status", status=status, retry_after=retry_after)
+
+    @classmethod
+    def drop(cls, after: int = 2) -> Fault:
+        """Cut the connection after ``after`` chunks, mid-body."""
+        return cls("drop", after=after)
+
+    @classmethod
+    def garbage(cls, after: int = 2) -> Fault:
+        """Send a ``data:`` line that is not JSON."""
+        return cls("garbage", after=after)
+
+    @classmethod
+    def no_type(cls, after: int = 2) -> Fault:
+        """Send a JSON event without ``type``."""
+        return cls("no_type", after=after)
+
+    @classmethod
+    def no_end(cls) -> Fault:
+        """Send every chunk, then close the stream cleanly without ``end``."""
+        return cls("no_end")
+
+    @classmethod
+    def error_event(cls, after: int = 0, message: str | None = None) -> Fault:
+        """Send an SSE ``error`` event (HTTP 200), as upstream failures appear."""
+        return cls("error_event", after=after, message=message or cls.message)
+
+    @classmethod
+    def huge_line(cls, after: int = 1, size: int = 2 * 1024 * 1024) -> Fault:
+        """Send one ``live`` event of ``size`` bytes."""
+        return cls("huge_line", after=after, size=size)
+
+    @classmethod
+    def slow_first_byte(cls, delay: float = 1.0) -> Fault:
+        """Wait ``delay`` seconds before sending the response headers."""
+        return cls("slow_first_byte", delay=delay)
+
+    @classmethod
+    def stall(cls, after: int = 2, delay: float = 1.0) -> Fault:
+        """Pause ``delay`` seconds mid-stream, then carry on."""
+        return cls("stall", after=after, delay=delay)
+
+    @classmethod
+    def subtypes(cls) -> Fault:
+        """Interleave newer plugins' non-content ``live`` events (status, thinking...)."""
+        return cls("subtypes")
+
+    @classmethod
+    def json_content_type(cls) -> Fault:
+        """Label the SSE stream ``application/json``, as some setups do."""
+        return cls("json_content_type")
+
+
+@dataclass
+class RecordedRequest:
+    """A request the emulator received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    #: What the plugin would send upstream: the first message and the last
+    #: ``max_messages`` of the history, then the new message.
+    context: list[dict[str, Any]] = field(default_factory=list)
+    received_at: float = field(default_factory=time.monotonic)
+
+
+_STATUS_BODIES: dict[int, dict[str, Any]] = {
+    401: {
+        "code": "rest_forbidden",
+        "message": "Sorry, you are not allowed to do that.",
+        "data": {"status": 401},
+    },
+    403: {
+        "code": "rest_cookie_invalid_nonce",
+        "message": "Cookie check failed",
+        "data": {"status": 403},
+    },
+    404: {
+        "code": "rest_no_route",
+        "message": "No route was found matching the URL and request method.",
+        "data": {"status": 404},
+    },
+    429: {"success": False, "message": "You have reached the limit.", "overLimit": True},
+}
+
+
+def _default_reply(request: RecordedRequest) -> str:
+    message = request.body.get("newMessage", "") if isinstance(request.body, dict) else ""
+    return f"Hello from the AI Engine emulator! You said: {message}"
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+
+class AIEngineEmulator:
+    """An AI Engine site on 127.0.0.1 with a free port.
+
+    Use it as an async context manager on the running loop, or with
+    :meth:`run_in_thread` from synchronous code. Every request is appended to
+    :attr:`requests`. Faults queued in :attr:`faults` apply to one request
+    each, in order; :attr:`fault`, when set, applies to every other request.
+    """
+
+    def __init__(
+        self,
+        *,
+        reply: str | Callable[[RecordedRequest], str] | None = None,
+        words_per_chunk: int = 1,
+        faults: Iterable[Fault] = (),
+        fault: Fault | None = None,
+        input_limit: int = 512,
+        max_messages: int = 15,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.reply = reply
+        self.words_per_chunk = words_per_chunk
+        self.faults: deque[Fault] = deque(faults)
+        self.fault = fault
+        self.input_limit = input_limit
+        self.max_messages = max_messages
+        self.host = host
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """The site's base URL, e.g. ``http://127.0.0.1:43125``."""
+        if self._runner is None:
+            raise RuntimeError("the emulator is not running")
+        return f"http://{self.host}:{self.port}"
+
+    def reset(self) -> None:
+        """Forget recorded requests and faults."""
+        self.requests.clear()
+        self.faults.clear()
+        self.fault = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start serving on the current event loop."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> AIEngineEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @contextmanager
+    def run_in_thread(self) -> Iterator[AIEngineEmulator]:
+        """Serve from a background thread with its own loop, for synchronous callers."""
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        thread = threading.Thread(target=loop.run_forever, name="aiengine-emulator", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
+            started.set()
+            yield self
+        finally:
+            if started.is_set():
+                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+
+    # -- protocol ----------------------------------------------------------
+
+    def _next_fault(self) -> Fault | None:
+        return self.faults.popleft() if self.faults else self.fault
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body: Any = await request.json() if request.can_read_body else None
+        except ValueError:
+            body = None
+        record = RecordedRequest(request.method, request.path, dict(request.headers), body)
+        self.requests.append(record)
+        if request.method != "POST" or request.path != SUBMIT_PATH:
+            return web.json_response(_STATUS_BODIES[404], status=404)
+        if not isinstance(body, dict):
+            return web.json_response(
+                {"code": "rest_invalid_json", "message": "Invalid JSON body passed."}, status=400
+            )
+        fault = self._next_fault()
+        if fault is not None and fault.kind == "slow_first_byte":
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.kind == "status":
+            return self._status_response(fault)
+
+        new_message = body.get("newMessage")
+        if not isinstance(new_message, str) or not new_message.strip():
+            return web.json_response(
+                {"success": False, "message": "Sorry, your query has been rejected."}, status=403
+            )
+        history = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        if len(history) > self.max_messages + 1:
+            history = [history[0], *history[-self.max_messages :]]
+        record.context = [*history, {"role": "user", "content": new_message}]
+        if len(new_message) > self.input_limit:
+            # Rejected before streaming: HTTP 200, JSON content type, SSE framing.
+            message = (
+                f"The message is too long! It should be less than {self.input_limit} characters."
+            )
+            return web.Response(
+                body=_sse({"type": "error", "data": message}), content_type="application/json"
+            )
+
+        text = (
+            self.reply(record) if callable(self.reply) else (self.reply or _default_reply(record))
+        )
+        if body.get("stream") is not True:
+            return web.json_response(
+                {"success": True, "reply": text, "images": None, "usage": _usage(text)}
+            )
+        try:
+            return await self._stream(request, text, fault)
+        except ConnectionResetError:
+            # The client went away (e.g. its timeout fired); nothing to answer.
+            return web.Response(status=499)
+
+    def _status_response(self, fault: Fault) -> web.Response:
+        payload = _STATUS_BODIES.get(fault.status, {"success": False, "message": fault.message})
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        return web.json_response(payload, status=fault.status, headers=headers)
+
+    def _chunks(self, text: str) -> list[str]:
+        words = text.split(" ")
+        step = max(1, self.words_per_chunk)
+        chunks = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
+        # Keep the separating spaces so that the chunks join back into the text.
+        return [c if i == len(chunks) - 1 else c + " " for i, c in enumerate(chunks)]
+
+    async def _stream(
+        self, request: web.Request, text: str, fault: Fault | None
+    ) -> web.StreamResponse:
+        kind = fault.kind if fault is not None else None
+        content_type = "application/json" if kind == "json_content_type" else "text/event-stream"
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        if kind == "subtypes":
+            await response.write(
+                _sse(
+                    {
+                        "type": "live",
+                        "subtype": "status",
+                        "data": "Starting stream...",
+                        "timestamp": time.time(),
+                        "visibility": "hidden",
+                    }
+                )
+            )
+        for index, chunk in enumerate(self._chunks(text)):
+            if (
+                fault is not None
+                and index == fault.after
+                and not await self._strike(request, response, fault)
+            ):
+                return response
+            if kind == "subtypes":
+                await response.write(
+                    _sse(
+                        {
+                            "type": "live",
+                            "subtype": "thinking",
+                            "data": "hmm",
+                            "metadata": {"step": index},
+                        }
+                    )
+                )
+            await response.write(_sse({"type": "live", "data": chunk}))
+        if kind == "no_end":
+            await response.write_eof()
+            return response
+        end = {
+            "success": True,
+            "reply": text,
+            "images": None,
+            "usage": _usage(text),
+            "responseId": None,
+            "actions": [],
+            "shortcuts": [],
+            "blocks": [],
+        }
+        # The plugin JSON-encodes the end payload into a string.
+        await response.write(_sse({"type": "end", "data": json.dumps(end)}))
+        await response.write_eof()
+        return response
+
+    async def _strike(
+        self, request: web.Request, response: web.StreamResponse, fault: Fault
+    ) -> bool:
+        """Apply a mid-stream fault; return whether the stream goes on."""
+        if fault.kind == "drop":
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            return False
+        if fault.kind == "garbage":
+            await response.write(b"data: <b>Fatal error</b>: this is not JSON\n\n")
+        elif fault.kind == "no_type":
+            await response.write(_sse({"data": "an event without a type"}))
+        elif fault.kind == "error_event":
+            await response.write(_sse({"type": "error", "data": fault.message}))
+        elif fault.kind == "huge_line":
+            await response.write(_sse({"type": "live", "data": "x" * fault.size}))
+        elif fault.kind == "stall":
+            await asyncio.sleep(fault.delay)
+            return True
+        else:
+            return True
+        await response.write_eof()
+        return False
+
+
+def _usage(text: str) -> dict[str, int]:
+    tokens = len(text.split())
+    return {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}
