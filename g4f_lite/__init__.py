@@ -21,9 +21,16 @@ _EXPORTS = {
     "AsyncGeneratorProvider": "provider",
     "BaseProvider": "provider",
     "ChatCompletion": "client",
+    "CircuitBreaker": "health",
+    "InMemoryHealthStore": "health",
     "Message": "types",
     "Messages": "types",
+    "ProviderHealth": "types",
     "ProviderInfo": "types",
+    "RetryPolicy": "router",
+    "Router": "router",
+    "RouterEvent": "router",
+    "Timeouts": "router",
     "get_provider": "registry",
     "hookimpl": "hookspecs",
     "providers": "registry",
@@ -34,9 +41,16 @@ __all__ = [
     "AsyncGeneratorProvider",
     "BaseProvider",
     "ChatCompletion",
+    "CircuitBreaker",
+    "InMemoryHealthStore",
     "Message",
     "Messages",
+    "ProviderHealth",
     "ProviderInfo",
+    "RetryPolicy",
+    "Router",
+    "RouterEvent",
+    "Timeouts",
     "__version__",
     "get_provider",
     "hookimpl",
@@ -46,10 +60,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .client import ChatCompletion
+    from .health import CircuitBreaker, InMemoryHealthStore
     from .hookspecs import hookimpl
     from .provider import AsyncGeneratorProvider, BaseProvider
     from .registry import get_provider, providers, register
-    from .types import Message, Messages, ProviderInfo
+    from .router import RetryPolicy, Router, RouterEvent, Timeouts
+    from .types import Message, Messages, ProviderHealth, ProviderInfo
 
 
 def __getattr__(name: str) -> Any:

@@ -6,72 +6,40 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias, overload
 
 from ._portal import portal
-from .errors import ConfigurationError, NoProviderAvailableError
-from .provider import BaseProvider, collect, run_provider
-from .registry import registry
-from .types import Message, Messages, validate_messages
+from .router import ProvidersArg, RoutedCall, Router, Timeouts, default_router
+from .strategies import StrategyArg
+from .types import Message
 
 __all__ = ["ChatCompletion", "MessagesInput", "ProviderArg"]
 
-#: A provider given by name (case-insensitive), by class, or ``None`` for "any".
-ProviderArg: TypeAlias = str | type[BaseProvider] | None
+#: A provider given by name (case-insensitive) or by class, several of them in
+#: the order to try, or ``None`` for "any that fits".
+ProviderArg: TypeAlias = ProvidersArg
 MessagesInput: TypeAlias = Sequence[Mapping[str, Any] | Message]
 
 
-def resolve_provider(provider: ProviderArg, model: str) -> type[BaseProvider]:
-    """Turn a provider argument into a provider class.
-
-    A named or given provider is used even when it is marked not working;
-    ``None`` picks the first working provider that supports ``model``.
-    """
-    if provider is None:
-        candidates = registry.find(working=True, model=model or None)
-        if not candidates:
-            known = ", ".join(e.provider.name for e in registry.entries()) or "none"
-            raise NoProviderAvailableError(
-                f"no working provider supports model {model!r} (registered providers: {known}); "
-                "name one explicitly with provider=..."
-            )
-        return candidates[0].provider
-    if isinstance(provider, str):
-        return registry.get(provider)
-    if isinstance(provider, type) and issubclass(provider, BaseProvider):
-        return provider
-    raise ConfigurationError(
-        f"provider must be a name, a BaseProvider subclass or None, got {provider!r}"
+def _plan(
+    model: str,
+    messages: MessagesInput,
+    provider: ProviderArg,
+    stream: bool,
+    proxy: str | None,
+    timeout: float | Timeouts | None,
+    router: Router | None,
+    strategy: StrategyArg | None,
+    kwargs: dict[str, Any],
+) -> RoutedCall:
+    """Validate the arguments and choose the providers; raises before any request."""
+    return (router or default_router()).plan(
+        model,
+        messages,
+        provider=provider,
+        stream=stream,
+        strategy=strategy,
+        timeout=timeout,
+        proxy=proxy,
+        **kwargs,
     )
-
-
-class _Call:
-    """A validated request, ready to run."""
-
-    __slots__ = ("kwargs", "messages", "model", "provider")
-
-    def __init__(
-        self,
-        model: str,
-        messages: MessagesInput,
-        provider: ProviderArg,
-        proxy: str | None,
-        timeout: float | None,
-        kwargs: dict[str, Any],
-    ) -> None:
-        if not isinstance(model, str):
-            raise ConfigurationError(f"model must be a string, got {type(model).__name__}")
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
-        self.messages: Messages = validate_messages(messages)
-        self.provider = resolve_provider(provider, model)
-        self.model = model
-        self.kwargs = dict(kwargs, proxy=proxy)
-        if timeout is not None:
-            self.kwargs["timeout"] = timeout
-
-    def stream(self) -> AsyncIterator[str]:
-        return run_provider(self.provider, self.model, self.messages, **self.kwargs)
-
-    async def text(self) -> str:
-        return await collect(self.stream(), self.provider.name)
 
 
 class ChatCompletion:
@@ -85,7 +53,10 @@ class ChatCompletion:
         provider: ProviderArg = None,
         stream: Literal[False] = False,
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        *,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> str: ...
 
@@ -98,7 +69,9 @@ class ChatCompletion:
         *,
         stream: Literal[True],
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> Iterator[str]: ...
 
@@ -110,7 +83,10 @@ class ChatCompletion:
         provider: ProviderArg = None,
         stream: bool = False,
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        *,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> str | Iterator[str]: ...
 
@@ -121,17 +97,29 @@ class ChatCompletion:
         provider: ProviderArg = None,
         stream: bool = False,
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        *,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> str | Iterator[str]:
         """Return the answer as a string, or with ``stream=True`` an iterator of chunks.
 
         Synchronous, and safe to call from a thread that already runs an event
         loop (Jupyter): the request runs on g4f-lite's own background loop.
+
+        Every call goes through a :class:`~g4f_lite.router.Router` (``router``,
+        else the default one): ``provider`` may be ``None`` (any provider that
+        fits the request), a name or class (used even when marked not working),
+        or a list of those tried in order. Retryable failures are retried and
+        then the next provider is tried; see ``docs/router.md``.
+        ``timeout`` is the deadline of the whole call in seconds, or a
+        :class:`~g4f_lite.router.Timeouts`; ``strategy`` orders the providers
+        (``"ordered"``, ``"shuffle"``, ``"least-failures"``, ``"fastest"``).
         Extra keyword arguments (e.g. ``base_url``) go to the provider.
         Bad arguments raise here, before any request is made.
         """
-        call = _Call(model, messages, provider, proxy, timeout, kwargs)
+        call = _plan(model, messages, provider, stream, proxy, timeout, router, strategy, kwargs)
         if stream:
             return portal().iterate(call.stream())
         return portal().call(call.text())
@@ -144,7 +132,10 @@ class ChatCompletion:
         provider: ProviderArg = None,
         stream: Literal[False] = False,
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        *,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> str: ...
 
@@ -157,7 +148,9 @@ class ChatCompletion:
         *,
         stream: Literal[True],
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[str]: ...
 
@@ -169,7 +162,10 @@ class ChatCompletion:
         provider: ProviderArg = None,
         stream: bool = False,
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        *,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> str | AsyncIterator[str]: ...
 
@@ -180,11 +176,17 @@ class ChatCompletion:
         provider: ProviderArg = None,
         stream: bool = False,
         proxy: str | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        *,
+        router: Router | None = None,
+        strategy: StrategyArg | None = None,
         **kwargs: Any,
     ) -> str | AsyncIterator[str]:
-        """Await the answer as a string, or with ``stream=True`` an async iterator of chunks."""
-        call = _Call(model, messages, provider, proxy, timeout, kwargs)
+        """Await the answer as a string, or with ``stream=True`` an async iterator of chunks.
+
+        Takes the same arguments as :meth:`create`.
+        """
+        call = _plan(model, messages, provider, stream, proxy, timeout, router, strategy, kwargs)
         if stream:
             return call.stream()
         return await call.text()

@@ -8,10 +8,18 @@ The whole hierarchy, so that callers can pick the level they care about::
     ├── PluginError                        (broken plugins only warn: PluginWarning)
     │   └── DuplicateProviderError
     ├── ProviderNotFoundError (LookupError)
-    ├── NoProviderAvailableError
+    ├── NoProviderAvailableError           nothing qualifies: says what excluded what
+    │   └── AllProvidersBenchedError       every candidate cools down: retry_after
+    ├── AllProvidersFailedError            the router gave up: .attempts, .exceptions
     └── ProviderError                      every error below names its provider
         ├── ProviderConnectionError        could not reach the site
         ├── ProviderTimeoutError (TimeoutError)
+        │   ├── ConnectTimeoutError        no connection within the connect limit
+        │   ├── FirstChunkTimeoutError     connected, but no text in time
+        │   ├── IdleTimeoutError           too long a gap between two chunks
+        │   └── TotalTimeoutError          the call's whole deadline ran out
+        ├── ProviderBenchedError           skipped: the circuit breaker benched it
+        ├── PartialResponseError           a stream failed after text reached the caller
         ├── HTTPStatusError                non-2xx answer: status, code, Retry-After
         │   ├── BadRequestError            other 4xx
         │   ├── AuthenticationError        401
@@ -25,33 +33,47 @@ The whole hierarchy, so that callers can pick the level they care about::
         └── TruncatedResponseError         the stream ended before its end marker
 
 Every error carries ``retryable``: whether trying the same provider again
-may succeed. Secrets never reach these messages: providers build them from
-status codes and server messages, never from request headers or bodies.
+may succeed. The router (:mod:`g4f_lite.router`) retries only those, and
+fails over to the next provider for every other :class:`ProviderError`.
+Secrets never reach these messages: providers build them from status codes
+and server messages, never from request headers or bodies.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 __all__ = [
+    "AllProvidersBenchedError",
+    "AllProvidersFailedError",
+    "Attempt",
     "AuthenticationError",
     "BadRequestError",
     "BrokenLineError",
     "ConfigurationError",
+    "ConnectTimeoutError",
     "DuplicateProviderError",
+    "FirstChunkTimeoutError",
     "G4FLiteError",
     "HTTPStatusError",
+    "IdleTimeoutError",
     "InvalidMessagesError",
     "LineTooLongError",
     "NoProviderAvailableError",
+    "PartialResponseError",
     "PermissionDeniedError",
     "PluginError",
     "PluginWarning",
     "ProtocolError",
+    "ProviderBenchedError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderNotFoundError",
     "ProviderTimeoutError",
     "RateLimitError",
     "ServerError",
+    "TotalTimeoutError",
     "TruncatedResponseError",
     "UpstreamError",
     "error_for_status",
@@ -125,7 +147,94 @@ class ProviderNotFoundError(G4FLiteError, LookupError):
 
 
 class NoProviderAvailableError(G4FLiteError):
-    """No registered provider can serve the request."""
+    """No registered provider can serve the request.
+
+    ``excluded`` maps each provider that was considered to the reasons that
+    ruled it out (e.g. ``["not working", "no streaming"]``), so the message
+    can say which requirement excluded which provider.
+    """
+
+    def __init__(self, message: str, excluded: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.excluded: dict[str, list[str]] = {k: list(v) for k, v in (excluded or {}).items()}
+        super().__init__(message)
+
+
+class AllProvidersBenchedError(NoProviderAvailableError):
+    """Every candidate is benched by its circuit breaker, and waiting does not fit.
+
+    ``retry_after`` is how many seconds until the first of them may be probed
+    again; ``benched`` maps each provider to its remaining cooldown.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, benched: Mapping[str, float], retry_after: float) -> None:
+        self.benched = dict(benched)
+        self.retry_after = retry_after
+        super().__init__(
+            message, {name: [f"benched for {left:.1f} s"] for name, left in benched.items()}
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one provider during a routed call.
+
+    ``provider`` is the provider's name, ``number`` counts the tries of that
+    provider (1 for the first), ``elapsed`` is the seconds the try took.
+    """
+
+    provider: str
+    number: int
+    error: BaseException
+    elapsed: float
+
+    @property
+    def error_type(self) -> str:
+        """The error's class name, e.g. ``"RateLimitError"``."""
+        return type(self.error).__name__
+
+    @property
+    def message(self) -> str:
+        """The error's message, without the provider prefix it may carry."""
+        detail = getattr(self.error, "detail", None)
+        return str(detail) if isinstance(detail, str) else str(self.error)
+
+    def describe(self) -> str:
+        """One line: ``Name #2: ServerError: HTTP 500 ... (0.31 s)``."""
+        return (
+            f"{self.provider} #{self.number}: {self.error_type}: {self.message} "
+            f"({self.elapsed:.2f} s)"
+        )
+
+
+class AllProvidersFailedError(G4FLiteError):
+    """The router tried every provider it was allowed to, and each one failed.
+
+    ``attempts`` lists every try in order (provider, error, elapsed), so two
+    providers that share a class name never collapse into one entry.
+    ``exceptions`` holds the same errors as a tuple, in the shape of an
+    ``ExceptionGroup`` (which this is not, so that it works on Python 3.10 and
+    ``except AllProvidersFailedError`` stays an ordinary clause); the last
+    error is also the ``__cause__``.
+    """
+
+    def __init__(self, attempts: Sequence[Attempt], elapsed: float, note: str = "") -> None:
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+        self.exceptions: tuple[BaseException, ...] = tuple(a.error for a in self.attempts)
+        self.elapsed = elapsed
+        providers = list(dict.fromkeys(a.provider for a in self.attempts))
+        lines = [
+            f"all {len(providers)} provider(s) failed "
+            f"({len(self.attempts)} attempt(s) in {elapsed:.2f} s){note}:"
+        ]
+        lines += [f"  {i}. {a.describe()}" for i, a in enumerate(self.attempts, 1)]
+        super().__init__("\n".join(lines))
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers tried, in order, each once."""
+        return list(dict.fromkeys(a.provider for a in self.attempts))
 
 
 class ProviderError(G4FLiteError):
@@ -153,6 +262,57 @@ class ProviderTimeoutError(ProviderError, TimeoutError):
     """The provider did not answer in time."""
 
     retryable = True
+
+
+class ConnectTimeoutError(ProviderTimeoutError):
+    """No connection to the provider's site within the connect limit."""
+
+
+class FirstChunkTimeoutError(ProviderTimeoutError):
+    """The request was sent, but no text arrived within the first-chunk limit."""
+
+
+class IdleTimeoutError(ProviderTimeoutError):
+    """The gap between two chunks exceeded the idle limit."""
+
+
+class TotalTimeoutError(ProviderTimeoutError):
+    """The whole call's deadline ran out (retries and failovers included).
+
+    Not retryable: no time is left to try again.
+    """
+
+    retryable = False
+
+
+class ProviderBenchedError(ProviderError):
+    """The provider was skipped without a request: its circuit breaker benched it.
+
+    ``retry_after`` is the seconds left until it may be probed again.
+    """
+
+    def __init__(self, provider: str, retry_after: float, reason: str = "") -> None:
+        self.retry_after = retry_after
+        why = f" after {reason}" if reason else ""
+        super().__init__(provider, f"benched{why}; probed again in {retry_after:.1f} s")
+
+
+class PartialResponseError(ProviderError):
+    """A stream failed after some of its text had already reached the caller.
+
+    The router never restarts such a stream on another provider (the caller
+    would see text twice): ``partial`` is exactly the text delivered, ``cause``
+    (also ``__cause__``) the error that ended the stream.
+    """
+
+    def __init__(self, provider: str, partial: str, cause: BaseException) -> None:
+        self.cause = cause
+        super().__init__(
+            provider,
+            f"the stream failed after {len(partial)} characters had been delivered: "
+            f"{type(cause).__name__}: {getattr(cause, 'detail', cause)}",
+        )
+        self.partial = partial
 
 
 class HTTPStatusError(ProviderError):

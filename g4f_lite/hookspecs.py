@@ -23,8 +23,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from .provider import BaseProvider
+    from .router import RouterEvent
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_providers"]
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_providers", "router_event"]
 
 #: The pluggy project name, which is also the entry point group plugins use.
 PROJECT_NAME = "g4f_lite"
@@ -43,4 +44,16 @@ def register_providers(register: Callable[[type[BaseProvider]], None]) -> None:
     anything else is reported with a warning naming the plugin and skipped.
     A name already registered by another plugin is an error naming both.
     The return value is ignored.
+    """
+
+
+@hookspec
+def router_event(event: RouterEvent) -> None:
+    """Observe the router: called for every :class:`~g4f_lite.router.RouterEvent`.
+
+    Called synchronously on the event loop running the call, for each attempt
+    start, retry, failover, success, cooldown, skip of a benched provider and
+    wait for a cooldown; keep it quick (e.g. count metrics). ``event.error``
+    is the exception involved, if any. Exceptions are logged, never raised
+    into the call. The return value is ignored.
     """

@@ -9,11 +9,13 @@ which is what closes it), or explicitly with :func:`aclose`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import json
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -23,6 +25,7 @@ from .errors import BrokenLineError, LineTooLongError, error_for_status
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "aclose",
+    "connect_limit",
     "get_session",
     "iter_lines",
     "iter_sse_json",
@@ -44,14 +47,38 @@ _CONNECT_TIMEOUT = 30.0
 _READ_TIMEOUT = 300.0
 
 
-def request_timeout(total: float | None = None) -> aiohttp.ClientTimeout:
+# The router's connect limit for the request being opened. A context variable,
+# not a keyword, so that it reaches every provider that builds its timeout
+# with request_timeout(), without each provider having to pass it along.
+_connect_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "g4f_lite_connect_limit", default=None
+)
+
+
+@contextmanager
+def connect_limit(seconds: float | None) -> Iterator[None]:
+    """Within this block, :func:`request_timeout` uses ``seconds`` as the connect limit."""
+    token = _connect_limit.set(seconds)
+    try:
+        yield
+    finally:
+        _connect_limit.reset(token)
+
+
+def request_timeout(
+    total: float | None = None, *, connect: float | None = None
+) -> aiohttp.ClientTimeout:
     """The aiohttp timeout for one request: ``total`` seconds overall, if given.
 
     Providers pass the ``timeout`` keyword they receive through this, so that
     a caller's ``timeout=`` bounds the whole request, streaming included.
+    ``connect`` bounds establishing the connection; it defaults to the
+    router's connect limit for this attempt (see :func:`connect_limit`).
     """
     return aiohttp.ClientTimeout(
-        total=total, sock_connect=_CONNECT_TIMEOUT, sock_read=_READ_TIMEOUT
+        total=total,
+        sock_connect=connect or _connect_limit.get() or _CONNECT_TIMEOUT,
+        sock_read=_READ_TIMEOUT,
     )
 
 

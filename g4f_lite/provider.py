@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
 from . import errors
 from .types import Messages, ProviderInfo
 
-__all__ = ["AsyncGeneratorProvider", "BaseProvider", "run_provider"]
+__all__ = ["CREDENTIAL_KWARGS", "AsyncGeneratorProvider", "BaseProvider", "run_provider"]
+
+#: Provider keyword arguments that carry credentials (see ``has_credentials``).
+CREDENTIAL_KWARGS = frozenset({"api_key", "access_token", "auth", "cookies", "token"})
 
 
 class BaseProvider(abc.ABC):
@@ -37,6 +40,9 @@ class BaseProvider(abc.ABC):
     supports_gpt_4: ClassVar[bool] = False
     models: ClassVar[tuple[str, ...]] = ()
     default_model: ClassVar[str | None] = None
+    #: The provider folds a system message into the conversation itself, so the
+    #: router may send it one although ``supports_system_message`` is False.
+    folds_system_message: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -69,6 +75,17 @@ class BaseProvider(abc.ABC):
         if model == "gpt-3.5-turbo" and cls.supports_gpt_35_turbo:
             return True
         return model == "gpt-4" and cls.supports_gpt_4
+
+    @classmethod
+    def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:
+        """Whether credentials are configured, for a ``needs_auth`` provider.
+
+        ``kwargs`` are the keyword arguments the provider would be called
+        with. The router only picks ``needs_auth`` providers for which this is
+        true (or that the caller named). Override it to look elsewhere too,
+        e.g. in an environment variable.
+        """
+        return any(kwargs.get(key) for key in CREDENTIAL_KWARGS)
 
     @classmethod
     def get_info(cls, plugin: str = "runtime") -> ProviderInfo:
@@ -150,6 +167,10 @@ async def run_provider(
         raise errors.error_for_status(name, exc.status, exc.message) from exc
     except aiohttp.ClientPayloadError as exc:
         raise errors.TruncatedResponseError(name, f"connection dropped mid-answer ({exc})") from exc
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise errors.ConnectTimeoutError(name, f"could not connect in time ({exc!r})") from exc
+    except aiohttp.SocketTimeoutError as exc:
+        raise errors.IdleTimeoutError(name, f"the connection went quiet ({exc!r})") from exc
     except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
         limit = kwargs.get("timeout")
         within = f" within {limit:g} s" if isinstance(limit, (int, float)) else ""

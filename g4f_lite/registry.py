@@ -286,10 +286,17 @@ def providers(
     """Describe the registered providers that match every filter given.
 
     ``providers(working=True, supports_stream=True, model="gpt-3.5-turbo")``;
-    an unknown filter name is a ``TypeError``, never silently ignored.
+    an unknown filter name is a ``TypeError``, never silently ignored. Each
+    :class:`ProviderInfo` carries the provider's live ``health`` from the
+    process-wide health store that the default router uses.
     """
+    import time
+
+    from .health import default_health_store
+
+    store, now = default_health_store(), time.monotonic()
     return [
-        entry.info()
+        entry.info().model_copy(update={"health": store.snapshot(entry.provider.name, now)})
         for entry in registry.find(
             working=working,
             needs_auth=needs_auth,

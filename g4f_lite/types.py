@@ -9,9 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidMessagesError
 
-__all__ = ["Message", "Messages", "ProviderInfo", "Role", "validate_messages"]
+__all__ = [
+    "BreakerState",
+    "Message",
+    "Messages",
+    "ProviderHealth",
+    "ProviderInfo",
+    "Role",
+    "validate_messages",
+]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+#: A circuit breaker's state: ``closed`` (in use), ``open`` (benched, skipped
+#: without a request), ``half_open`` (cooldown over, one probe in flight or due).
+BreakerState: TypeAlias = Literal["closed", "open", "half_open"]
 
 #: What providers receive: plain ``{"role": ..., "content": ...}`` dicts, as in
 #: the seed, already validated.
@@ -63,8 +74,36 @@ def validate_messages(messages: object) -> Messages:
     return result
 
 
+class ProviderHealth(BaseModel):
+    """A provider's live health, as the router's health store sees it.
+
+    Times are in seconds; ``latency`` and ``first_chunk`` are moving averages
+    of recent successful calls (``None`` until there is one).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: BreakerState = "closed"
+    successes: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    #: How many times the breaker has tripped in a row (the cooldown grows with it).
+    trips: int = 0
+    #: Seconds until a benched provider may be probed again (0 when not benched).
+    cooldown_remaining: float = 0.0
+    latency: float | None = None
+    first_chunk: float | None = None
+    #: ``"ErrorType: message"`` of the latest failure, if any.
+    last_error: str | None = None
+
+    @property
+    def benched(self) -> bool:
+        """Whether the router currently skips this provider."""
+        return self.state == "open" and self.cooldown_remaining > 0
+
+
 class ProviderInfo(BaseModel):
-    """A provider's static description: its capability flags and where it came from.
+    """A provider's description: its capability flags, where it came from, its health.
 
     Returned by :func:`g4f_lite.providers`; JSON-serialisable with
     ``model_dump_json()``.
@@ -84,3 +123,6 @@ class ProviderInfo(BaseModel):
     models: list[str] = Field(default_factory=list)
     default_model: str | None = None
     plugin: str = Field(description="The distribution (or 'runtime') that registered it.")
+    health: ProviderHealth | None = Field(
+        default=None, description="Live health from the router's store (None: not looked up)."
+    )

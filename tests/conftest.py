@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from g4f_lite.health import default_health_store
 from g4f_lite.registry import ENV_PLUGINS, registry
+from g4f_lite.router import set_default_router
 from g4f_lite.testing import AIEngineEmulator
 
 pytest_plugins = ["g4f_lite.testing.pytest_plugin"]
@@ -17,12 +19,18 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts with plugins undiscovered and no runtime registrations.
 
     Only the first-party plugins load, so that whatever else is installed in
-    the environment cannot change a test's outcome.
+    the environment cannot change a test's outcome. Provider health and the
+    default router are process-wide too: a provider benched by one test must
+    not be skipped in the next.
     """
     monkeypatch.setenv(ENV_PLUGINS, "opchatgpts")
     registry.reset()
+    default_health_store().reset()
+    set_default_router(None)
     yield
     registry.reset()
+    default_health_store().reset()
+    set_default_router(None)
 
 
 @pytest.fixture

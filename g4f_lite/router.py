@@ -1,0 +1,846 @@
+"""The router: choose providers for a request, retry them, fail over, bench the failing.
+
+>>> router = Router(strategy="fastest", timeouts=Timeouts(first_chunk=20, total=60))
+>>> text = await router.complete("gpt-3.5-turbo", [{"role": "user", "content": "Hi"}])
+
+``ChatCompletion.create`` goes through the process-wide :func:`default_router`
+for ``provider=None``, a list of providers and a single named provider alike.
+
+One call runs like this:
+
+1. **Plan** (synchronous, raises before any request): the candidates are the
+   providers named by the caller, used as given, or else every registered
+   provider that is working and supports what the request needs (model,
+   streaming, history, system message, credentials).
+2. **Order** them with a :mod:`strategy <g4f_lite.strategies>`.
+3. For each candidate, skip it without a request if its circuit breaker has
+   benched it; otherwise try it, retrying retryable failures with tenacity
+   (exponential backoff with jitter, or the latest error's ``Retry-After``).
+4. Fail over to the next candidate, until one answers or the budgets (attempts
+   per provider, providers per call, total deadline) run out. If every
+   candidate was benched, wait for the earliest cooldown when that fits.
+
+A stream fails over only until its first chunk reaches the caller; after that
+a failure raises :class:`~g4f_lite.errors.PartialResponseError`, so the caller
+never sees text twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeAlias, TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exception,
+    wait_exponential_jitter,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from . import errors
+from .clock import Clock, MonotonicClock
+from .health import Admission, HealthStore, default_health_store
+from .http import connect_limit
+from .provider import BaseProvider, run_provider
+from .registry import registry
+from .strategies import Strategy, StrategyArg, get_strategy
+from .types import Messages, ProviderHealth, validate_messages
+
+__all__ = [
+    "EventKind",
+    "Listener",
+    "ProviderSpec",
+    "ProvidersArg",
+    "RetryPolicy",
+    "RoutedCall",
+    "Router",
+    "RouterEvent",
+    "Timeouts",
+    "default_router",
+    "set_default_router",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: One provider: its registered name (case-insensitive) or its class.
+ProviderSpec: TypeAlias = str | type[BaseProvider]
+#: ``None`` (let the router choose), one provider, or several in order.
+ProvidersArg: TypeAlias = ProviderSpec | Sequence[ProviderSpec] | None
+
+
+def _check_positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise errors.ConfigurationError(f"{name} must be positive or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Time limits in seconds; ``None`` means no limit.
+
+    Each limit raises its own :class:`~g4f_lite.errors.ProviderTimeoutError`
+    subclass. ``connect``, ``first_chunk`` and ``idle`` apply to each attempt
+    (and are retryable); ``total`` is the deadline of the whole call, retries
+    and failovers included.
+    """
+
+    #: Establishing the connection (enforced by the HTTP layer).
+    connect: float | None = 30.0
+    #: From the start of an attempt to its first chunk of text.
+    first_chunk: float | None = 120.0
+    #: The longest gap between two chunks.
+    idle: float | None = 120.0
+    #: The whole call.
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "first_chunk", "idle", "total"):
+            _check_positive(f"Timeouts.{name}", getattr(self, name))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the router retries one provider before failing over.
+
+    Waits grow exponentially from ``initial`` up to ``max_wait`` with up to
+    ``jitter`` seconds of randomness, unless the latest error carries a
+    ``Retry-After``: then that is honoured, if it is at most
+    ``max_retry_after`` (a longer one fails over at once instead).
+    """
+
+    max_attempts: int = 3
+    initial: float = 0.5
+    max_wait: float = 8.0
+    jitter: float = 0.5
+    max_retry_after: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise errors.ConfigurationError("RetryPolicy.max_attempts must be at least 1")
+        if min(self.initial, self.max_wait, self.jitter, self.max_retry_after) < 0:
+            raise errors.ConfigurationError("RetryPolicy waits must not be negative")
+
+
+#: What a :class:`RouterEvent` reports.
+EventKind: TypeAlias = Literal[
+    "attempt", "retry", "failover", "success", "cooldown", "skip", "wait"
+]
+
+
+@dataclass(frozen=True)
+class RouterEvent:
+    """Something the router did, for callbacks and the ``router_event`` hook.
+
+    ========== ===================================================================
+    kind       meaning
+    ========== ===================================================================
+    attempt    a request to ``provider`` starts (``attempt`` counts from 1)
+    retry      it failed with ``error``; it is tried again after ``wait`` s
+    failover   ``provider`` failed for good with ``error``; ``next_provider`` is next
+    success    ``provider`` answered in ``elapsed`` s (a stream: once it ended)
+    cooldown   ``provider``'s breaker tripped: benched for ``wait`` s
+    skip       ``provider`` was skipped, benched for ``wait`` more s
+    wait       every candidate is benched: waiting ``wait`` s for ``provider``
+    ========== ===================================================================
+    """
+
+    kind: EventKind
+    provider: str
+    attempt: int = 0
+    elapsed: float | None = None
+    wait: float | None = None
+    error: BaseException | None = None
+    next_provider: str | None = None
+
+
+#: A callback receiving every :class:`RouterEvent`; exceptions it raises are logged.
+Listener: TypeAlias = Callable[[RouterEvent], None]
+
+
+# -- timeouts ---------------------------------------------------------------
+
+
+class _Expired(Exception):
+    """Our own time limit fired (as opposed to a timeout raised by the provider)."""
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+        # asyncio.timeout creates no task: cheap enough to wrap every chunk.
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                return await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise _Expired from None
+            raise
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+        try:
+            return await asyncio.wait_for(awaitable, seconds)
+        except asyncio.TimeoutError:
+            # On 3.10 asyncio.TimeoutError is not the builtin TimeoutError that
+            # provider timeouts (ProviderTimeoutError) derive from: it is ours.
+            raise _Expired from None
+
+
+# -- tenacity pieces --------------------------------------------------------
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    value = getattr(exc, "retry_after", None)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class _WaitRetryAfterOr(wait_base):
+    """The latest error's ``Retry-After`` (capped) if it has one, else ``fallback``."""
+
+    def __init__(self, fallback: wait_base, cap: float) -> None:
+        self.fallback = fallback
+        # wait_exception reads retry_state.outcome: the latest error, never the first.
+        self.from_error = wait_exception(lambda exc: min(_retry_after(exc) or 0.0, cap))
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        if outcome is not None and _retry_after(outcome.exception()) is not None:
+            return self.from_error(retry_state)
+        return self.fallback(retry_state)
+
+
+class _StopBeforeDeadline(stop_base):
+    """Stop when the coming wait would end at or after the call's deadline."""
+
+    def __init__(self, deadline: float | None, clock: Clock) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if self.deadline is None:
+            return False
+        return self.clock.now() + retry_state.upcoming_sleep >= self.deadline
+
+
+# -- selection --------------------------------------------------------------
+
+
+def _exclusions(
+    provider: type[BaseProvider],
+    model: str,
+    messages: Messages,
+    stream: bool,
+    kwargs: Mapping[str, Any],
+) -> list[str]:
+    """Why ``provider`` cannot serve this request (empty: it can)."""
+    reasons = []
+    if not provider.working:
+        reasons.append("not working (name it explicitly to use it anyway)")
+    if not provider.supports_model(model or None):
+        reasons.append(f"does not support model {model!r}")
+    if stream and not provider.supports_stream:
+        reasons.append("cannot stream")
+    if sum(m["role"] != "system" for m in messages) > 1 and not provider.supports_message_history:
+        reasons.append("no message history")
+    if any(m["role"] == "system" for m in messages) and not (
+        provider.supports_system_message or provider.folds_system_message
+    ):
+        reasons.append("no system message")
+    if provider.needs_auth and not provider.has_credentials(kwargs):
+        reasons.append("needs credentials, none configured")
+    return reasons
+
+
+def _resolve(spec: ProviderSpec | Sequence[ProviderSpec]) -> list[type[BaseProvider]]:
+    items: Sequence[ProviderSpec] = (
+        [spec] if isinstance(spec, (str, type)) else list(spec)  # a str is a Sequence too
+    )
+    if not items:
+        raise errors.ConfigurationError(
+            "provider=[] names no provider; pass None to let the router choose"
+        )
+    result: list[type[BaseProvider]] = []
+    for item in items:
+        if isinstance(item, str):
+            cls = registry.get(item)
+        elif isinstance(item, type) and issubclass(item, BaseProvider):
+            cls = item
+        else:
+            raise errors.ConfigurationError(
+                f"provider must be a name, a BaseProvider subclass, a list of those or None, "
+                f"got {item!r}"
+            )
+        if cls not in result:
+            result.append(cls)
+    return result
+
+
+# -- the router -------------------------------------------------------------
+
+
+class Router:
+    """Routes chat requests over providers, with retries, failover and circuit breaking.
+
+    Everything is optional: ``Router()`` picks among every working provider,
+    in registry order, with the defaults below. ``providers`` fixes the
+    candidates (used as given, even when marked not working); ``provider_kwargs``
+    maps provider names to extra keyword arguments for that provider (they win
+    over the call's own). ``health`` defaults to the process-wide store that
+    :func:`g4f_lite.providers` reports. ``clock`` is for tests.
+    """
+
+    def __init__(
+        self,
+        providers: ProvidersArg = None,
+        *,
+        strategy: StrategyArg = "ordered",
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        max_providers: int | None = None,
+        health: HealthStore | None = None,
+        wait_for_cooldown: bool = True,
+        max_cooldown_wait: float = 10.0,
+        clock: Clock | None = None,
+        on_event: Listener | Sequence[Listener] = (),
+        provider_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if max_providers is not None and max_providers < 1:
+            raise errors.ConfigurationError("max_providers must be at least 1 or None")
+        if max_cooldown_wait < 0:
+            raise errors.ConfigurationError("max_cooldown_wait must not be negative")
+        self.providers = providers
+        self.strategy = get_strategy(strategy)
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.max_providers = max_providers
+        self.health: HealthStore = health if health is not None else default_health_store()
+        self.wait_for_cooldown = wait_for_cooldown
+        self.max_cooldown_wait = max_cooldown_wait
+        self.clock: Clock = clock or MonotonicClock()
+        self.listeners: list[Listener] = [on_event] if callable(on_event) else list(on_event)
+        self.provider_kwargs = {
+            name.lower(): dict(kwargs) for name, kwargs in (provider_kwargs or {}).items()
+        }
+
+    # -- planning ----------------------------------------------------------
+
+    def plan(
+        self,
+        model: str,
+        messages: object,
+        *,
+        provider: ProvidersArg = None,
+        stream: bool = False,
+        strategy: StrategyArg | None = None,
+        timeout: float | Timeouts | None = None,
+        **kwargs: Any,
+    ) -> RoutedCall:
+        """Validate a request and choose its candidates, without sending anything.
+
+        ``provider`` overrides the router's providers; ``strategy`` and
+        ``timeout`` (a number: the total deadline; a :class:`Timeouts`: all
+        limits) override the router's for this call. Other keyword arguments
+        go to the provider. Raises :class:`~g4f_lite.errors.NoProviderAvailableError`
+        naming what excluded each provider when none qualifies.
+        """
+        if not isinstance(model, str):
+            raise errors.ConfigurationError(f"model must be a string, got {type(model).__name__}")
+        checked = validate_messages(messages)
+        chosen_strategy = get_strategy(strategy) if strategy is not None else self.strategy
+        if isinstance(timeout, Timeouts):
+            timeouts = timeout
+        elif timeout is not None:
+            _check_positive("timeout", timeout)
+            timeouts = replace(self.timeouts, total=timeout)
+        else:
+            timeouts = self.timeouts
+        spec = provider if provider is not None else self.providers
+        if spec is not None:
+            candidates = _resolve(spec)
+        else:
+            candidates = self._select(model, checked, stream, kwargs)
+        return RoutedCall(
+            self,
+            candidates,
+            model,
+            checked,
+            kwargs,
+            strategy=chosen_strategy,
+            timeouts=timeouts,
+            single=spec is not None and len(candidates) == 1,
+        )
+
+    def _select(
+        self, model: str, messages: Messages, stream: bool, kwargs: Mapping[str, Any]
+    ) -> list[type[BaseProvider]]:
+        chosen: list[type[BaseProvider]] = []
+        excluded: dict[str, list[str]] = {}
+        for entry in registry.entries():
+            reasons = _exclusions(
+                entry.provider, model, messages, stream, self.kwargs_for(entry.provider, kwargs)
+            )
+            if reasons:
+                excluded[entry.provider.name] = reasons
+            else:
+                chosen.append(entry.provider)
+        if not chosen:
+            detail = "; ".join(f"{name}: {', '.join(why)}" for name, why in excluded.items())
+            raise errors.NoProviderAvailableError(
+                f"no provider can serve this request ({detail or 'no provider is registered'}); "
+                "name one explicitly with provider=... to bypass these checks",
+                excluded,
+            )
+        return chosen
+
+    def kwargs_for(self, provider: type[BaseProvider], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments ``provider`` is called with: the call's, then its own."""
+        own = self.provider_kwargs.get(provider.name.lower())
+        return {**kwargs, **own} if own else dict(kwargs)
+
+    # -- running -----------------------------------------------------------
+
+    def stream(self, model: str, messages: object, **options: Any) -> AsyncIterator[str]:
+        """Stream the answer's chunks; takes the arguments of :meth:`plan`.
+
+        Planning errors raise here, before iteration starts.
+        """
+        return self.plan(model, messages, stream=True, **options).stream()
+
+    async def complete(self, model: str, messages: object, **options: Any) -> str:
+        """Return the whole answer; takes the arguments of :meth:`plan`."""
+        return await self.plan(model, messages, stream=False, **options).text()
+
+    def health_of(self, provider: str | type[BaseProvider]) -> ProviderHealth:
+        """The live health of one provider in this router's store."""
+        name = provider if isinstance(provider, str) else provider.name
+        return self.health.snapshot(name, self.clock.now())
+
+    def emit(self, event: RouterEvent) -> None:
+        """Send ``event`` to the listeners and the ``router_event`` plugin hook."""
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # observers must never break a call
+                logger.exception("router event listener %r failed", listener)
+        hook = registry.plugin_manager.hook.router_event
+        if hook.get_hookimpls():
+            try:
+                hook(event=event)
+            except Exception:
+                logger.exception("a router_event hook implementation failed")
+
+
+@dataclass
+class _Opened:
+    """A provider that answered: its first chunk (or whole text) and the rest of the stream."""
+
+    provider: type[BaseProvider]
+    first: str | None
+    chunks: AsyncIterator[str] | None
+    started: float
+    first_chunk: float | None
+    number: int
+
+
+class RoutedCall:
+    """One planned call: candidates chosen, nothing sent yet. Run it once.
+
+    ``candidates`` are the providers that may be tried, before ordering.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        candidates: list[type[BaseProvider]],
+        model: str,
+        messages: Messages,
+        kwargs: Mapping[str, Any],
+        *,
+        strategy: Strategy,
+        timeouts: Timeouts,
+        single: bool,
+    ) -> None:
+        self.router = router
+        self.candidates = candidates
+        self.model = model
+        self.messages = messages
+        self.kwargs = dict(kwargs)
+        self.strategy = strategy
+        self.timeouts = timeouts
+        # One provider the caller named: its own error is more useful than a
+        # one-entry AllProvidersFailedError, so that is what is raised.
+        self.single = single
+
+    def stream(self) -> AsyncIterator[str]:
+        """The answer's chunks, as they arrive."""
+        return self._run(streaming=True)
+
+    async def text(self) -> str:
+        """The whole answer."""
+        return "".join([chunk async for chunk in self._run(streaming=False)])
+
+    # -- the call loop -------------------------------------------------------
+
+    def _health(self, name: str) -> ProviderHealth:
+        return self.router.health.snapshot(name, self.router.clock.now())
+
+    async def _run(self, *, streaming: bool) -> AsyncIterator[str]:
+        clock = self.router.clock
+        started = clock.now()
+        deadline = started + self.timeouts.total if self.timeouts.total is not None else None
+        order = self.strategy.order(self.candidates, self._health)
+        attempts: list[errors.Attempt] = []
+        benched: dict[str, float] = {}
+        notes: list[str] = []
+        opened: _Opened | None = None
+        for waited in (False, True):
+            benched.clear()
+            opened = await self._pass(order, streaming, deadline, attempts, benched, notes)
+            if opened is not None or attempts or not benched:
+                break
+            # Every candidate is benched: wait once for the first to come back.
+            await self._wait_for_cooldown(benched, deadline, waited)
+        if opened is None:
+            raise self._failure(attempts, benched, notes, clock.now() - started)
+        if opened.chunks is None:  # a whole answer, or an empty stream
+            if opened.first:
+                yield opened.first
+            return
+        async for chunk in self._deliver(opened, deadline):
+            yield chunk
+
+    async def _pass(
+        self,
+        order: list[type[BaseProvider]],
+        streaming: bool,
+        deadline: float | None,
+        attempts: list[errors.Attempt],
+        benched: dict[str, float],
+        notes: list[str],
+    ) -> _Opened | None:
+        """Try the candidates in order; return the first that answers."""
+        router, clock = self.router, self.router.clock
+        tried = 0
+        for index, provider in enumerate(order):
+            if router.max_providers is not None and tried >= router.max_providers:
+                notes.append(f"stopped after max_providers={router.max_providers}")
+                break
+            if deadline is not None and clock.now() >= deadline:
+                notes.append(f"the {self.timeouts.total:g} s deadline ran out")
+                break
+            before = len(attempts)
+            try:
+                return await self._try(provider, streaming, deadline, attempts)
+            except errors.ProviderBenchedError as exc:
+                benched[provider.name] = exc.retry_after
+                logger.debug("skipping benched provider %s", provider.name)
+                router.emit(RouterEvent("skip", provider.name, error=exc, wait=exc.retry_after))
+            except Exception as exc:
+                tried += 1
+                if len(attempts) == before:  # failed outside any request: still report it
+                    attempts.append(errors.Attempt(provider.name, 0, exc, 0.0))
+                if index + 1 < len(order):
+                    following = order[index + 1].name
+                    logger.info(
+                        "provider %s failed (%s); failing over to %s",
+                        provider.name,
+                        type(exc).__name__,
+                        following,
+                    )
+                    router.emit(
+                        RouterEvent("failover", provider.name, error=exc, next_provider=following)
+                    )
+        return None
+
+    async def _wait_for_cooldown(
+        self, benched: dict[str, float], deadline: float | None, waited: bool
+    ) -> None:
+        router = self.router
+        first = min(benched, key=benched.__getitem__)
+        wait = benched[first]
+        why = ""
+        if waited:
+            why = "they were still benched after waiting for the first cooldown"
+        elif not router.wait_for_cooldown:
+            why = "waiting is turned off (wait_for_cooldown=False)"
+        elif wait > router.max_cooldown_wait:
+            why = f"that is longer than max_cooldown_wait={router.max_cooldown_wait:g} s"
+        elif deadline is not None and router.clock.now() + wait >= deadline:
+            why = f"that is beyond the call's {self.timeouts.total:g} s deadline"
+        if why:
+            listing = ", ".join(f"{name} for {left:.1f} s" for name, left in benched.items())
+            raise errors.AllProvidersBenchedError(
+                f"every candidate provider is benched by its circuit breaker ({listing}); "
+                f"the first is probed again in {wait:.1f} s, but not waiting: {why}",
+                benched,
+                wait,
+            )
+        logger.info("every candidate is benched; waiting %.1f s for %s", wait, first)
+        router.emit(RouterEvent("wait", first, wait=wait))
+        await router.clock.sleep(wait)
+
+    def _failure(
+        self,
+        attempts: list[errors.Attempt],
+        benched: dict[str, float],
+        notes: list[str],
+        elapsed: float,
+    ) -> BaseException:
+        if self.single and attempts:
+            return attempts[-1].error
+        if not attempts and not benched:
+            notes.append("no provider was tried")
+        if benched:
+            notes.append(
+                "skipped as benched: "
+                + ", ".join(f"{name} ({left:.1f} s left)" for name, left in benched.items())
+            )
+        error = errors.AllProvidersFailedError(
+            attempts, elapsed, f"; {'; '.join(notes)}" if notes else ""
+        )
+        if attempts:
+            error.__cause__ = attempts[-1].error
+        return error
+
+    # -- one provider ----------------------------------------------------------
+
+    async def _try(
+        self,
+        provider: type[BaseProvider],
+        streaming: bool,
+        deadline: float | None,
+        attempts: list[errors.Attempt],
+    ) -> _Opened:
+        """Try one provider, with retries; raise its last error if it never answers."""
+        router, policy = self.router, self.router.retry
+        kwargs = router.kwargs_for(provider, self.kwargs)
+        own: list[errors.Attempt] = []
+
+        def retryable(exc: BaseException) -> bool:
+            if not (isinstance(exc, errors.G4FLiteError) and exc.retryable):
+                return False
+            retry_after = _retry_after(exc)
+            # A long Retry-After is better spent on the next provider.
+            if retry_after is not None and retry_after > policy.max_retry_after:
+                return False
+            # Failures during this call may just have benched it: move on.
+            return not router.health.snapshot(provider.name, router.clock.now()).benched
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            logger.info(
+                "provider %s attempt %d failed (%s); retrying in %.2f s",
+                provider.name,
+                state.attempt_number,
+                type(exc).__name__,
+                state.upcoming_sleep,
+            )
+            router.emit(
+                RouterEvent(
+                    "retry",
+                    provider.name,
+                    attempt=state.attempt_number,
+                    wait=state.upcoming_sleep,
+                    error=exc,
+                )
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.max_attempts)
+            | _StopBeforeDeadline(deadline, router.clock),
+            wait=_WaitRetryAfterOr(
+                wait_exponential_jitter(
+                    multiplier=policy.initial, max=policy.max_wait, jitter=policy.jitter
+                ),
+                policy.max_retry_after,
+            ),
+            retry=retry_if_exception(retryable),
+            sleep=router.clock.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return await retrying(self._attempt, provider, kwargs, streaming, deadline, own)
+        except errors.ProviderBenchedError:
+            if own:  # benched by its own failures during this call: report those
+                raise own[-1].error from None
+            raise
+        finally:
+            attempts.extend(own)
+
+    async def _attempt(
+        self,
+        provider: type[BaseProvider],
+        kwargs: dict[str, Any],
+        streaming: bool,
+        deadline: float | None,
+        own: list[errors.Attempt],
+    ) -> _Opened:
+        """One request: up to the first chunk when streaming, else the whole answer."""
+        router, clock, name = self.router, self.router.clock, provider.name
+        admission: Admission = router.health.admit(name, clock.now())
+        if not admission.allowed:
+            raise errors.ProviderBenchedError(name, admission.retry_after, admission.reason)
+        number = len(own) + 1
+        started = clock.now()
+        logger.debug(
+            "attempt %d of provider %s%s", number, name, " (probe)" if admission.probe else ""
+        )
+        router.emit(RouterEvent("attempt", name, attempt=number))
+        if deadline is not None:
+            # The provider's own (aiohttp) total timeout follows the deadline too.
+            limit = kwargs.get("timeout")
+            remaining = max(deadline - started, 1e-3)
+            kwargs = {**kwargs, "timeout": min(remaining, limit) if limit else remaining}
+        chunks = run_provider(provider, self.model, self.messages, **kwargs)
+        parts: list[str] = []
+        first_chunk: float | None = None
+        try:
+            with connect_limit(self.timeouts.connect):
+                parts.append(await self._next(chunks, name, started, deadline, first=True))
+            first_chunk = clock.now() - started
+            if streaming:
+                return _Opened(provider, parts[0], chunks, started, first_chunk, number)
+            while True:
+                parts.append(await self._next(chunks, name, started, deadline, first=False))
+        except StopAsyncIteration:
+            pass  # the answer is complete (maybe empty)
+        except BaseException as exc:
+            await _close(chunks)
+            if isinstance(exc, Exception):
+                if isinstance(exc, errors.ProviderError) and parts:
+                    exc.partial = "".join(parts)  # nothing received is lost
+                own.append(errors.Attempt(name, number, exc, clock.now() - started))
+                self._record_failure(name, exc)
+            else:  # cancelled: no verdict on the provider
+                router.health.release(name)
+            raise
+        elapsed = clock.now() - started
+        self._record_success(name, number, elapsed, first_chunk)
+        return _Opened(provider, "".join(parts), None, started, first_chunk, number)
+
+    async def _next(
+        self,
+        chunks: AsyncIterator[str],
+        name: str,
+        started: float,
+        deadline: float | None,
+        *,
+        first: bool,
+    ) -> str:
+        """The next chunk, within whichever of our limits ends first."""
+        timeouts, now = self.timeouts, self.router.clock.now()
+        limit: float | None = None
+        kind = "total"
+        if first and timeouts.first_chunk is not None:
+            limit, kind = started + timeouts.first_chunk - now, "first_chunk"
+        elif not first and timeouts.idle is not None:
+            limit, kind = timeouts.idle, "idle"
+        if deadline is not None and (limit is None or deadline - now < limit):
+            limit, kind = deadline - now, "total"
+        if limit is None:
+            return await chunks.__anext__()
+        try:
+            return await _within(chunks.__anext__(), max(limit, 0.0))
+        except _Expired:
+            raise self._timeout(kind, name) from None
+
+    def _timeout(self, kind: str, name: str) -> errors.ProviderTimeoutError:
+        t = self.timeouts
+        if kind == "first_chunk":
+            return errors.FirstChunkTimeoutError(
+                name, f"no text within the {t.first_chunk:g} s first-chunk limit"
+            )
+        if kind == "idle":
+            return errors.IdleTimeoutError(name, f"no text for the {t.idle:g} s idle limit")
+        return errors.TotalTimeoutError(name, f"the call's {t.total:g} s deadline ran out")
+
+    def _record_success(
+        self, name: str, number: int, elapsed: float, first_chunk: float | None
+    ) -> None:
+        router = self.router
+        router.health.record_success(
+            name, router.clock.now(), elapsed=elapsed, first_chunk=first_chunk
+        )
+        logger.debug("provider %s answered in %.3f s", name, elapsed)
+        router.emit(RouterEvent("success", name, attempt=number, elapsed=elapsed))
+
+    def _record_failure(self, name: str, exc: Exception) -> None:
+        router = self.router
+        if isinstance(exc, errors.BadRequestError):
+            # The request was at fault, not the provider: no mark against it.
+            router.health.release(name)
+            return
+        detail = getattr(exc, "detail", None) or str(exc)
+        cooldown = router.health.record_failure(
+            name, router.clock.now(), f"{type(exc).__name__}: {detail}"
+        )
+        if cooldown is not None:
+            router.emit(RouterEvent("cooldown", name, wait=cooldown, error=exc))
+
+    # -- streaming after the first chunk -------------------------------------------
+
+    async def _deliver(self, opened: _Opened, deadline: float | None) -> AsyncIterator[str]:
+        """Yield the rest of an opened stream; a failure now is a PartialResponseError."""
+        assert opened.chunks is not None
+        assert opened.first is not None
+        clock, name = self.router.clock, opened.provider.name
+        delivered = [opened.first]
+        failed = False
+        try:
+            yield opened.first
+            while True:
+                try:
+                    chunk = await self._next(
+                        opened.chunks, name, opened.started, deadline, first=False
+                    )
+                except StopAsyncIteration:
+                    break
+                delivered.append(chunk)
+                yield chunk
+        except Exception as exc:
+            failed = True
+            self._record_failure(name, exc)
+            logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
+            raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
+        finally:
+            await _close(opened.chunks)
+            if not failed:
+                # Ended, or the caller stopped reading: either way the provider worked.
+                self._record_success(
+                    name, opened.number, clock.now() - opened.started, opened.first_chunk
+                )
+
+
+async def _close(chunks: AsyncIterator[str]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+_default: Router | None = None
+
+
+def default_router() -> Router:
+    """The router ``ChatCompletion`` uses when it is given none (created on first use)."""
+    global _default
+    if _default is None:
+        _default = Router()
+    return _default
+
+
+def set_default_router(router: Router | None) -> None:
+    """Replace the default router (``None``: back to a fresh default one)."""
+    global _default
+    _default = router
