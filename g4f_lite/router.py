@@ -31,6 +31,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeAlias, TypeVar
 
@@ -226,11 +227,14 @@ class _StopBeforeDeadline(stop_base):
     def __init__(self, deadline: float | None, clock: Clock) -> None:
         self.deadline = deadline
         self.clock = clock
+        #: Whether this stopped the retries (so the error can say why).
+        self.hit = False
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         if self.deadline is None:
             return False
-        return self.clock.now() + retry_state.upcoming_sleep >= self.deadline
+        self.hit = self.clock.now() + retry_state.upcoming_sleep >= self.deadline
+        return self.hit
 
 
 # -- selection --------------------------------------------------------------
@@ -517,8 +521,10 @@ class RoutedCall:
             if opened.first:
                 yield opened.first
             return
-        async for chunk in self._deliver(opened, deadline):
-            yield chunk
+        # aclosing: a caller that stops early must close the provider's stream now.
+        async with aclosing(self._deliver(opened, deadline)) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                yield chunk
 
     async def _pass(
         self,
@@ -541,7 +547,7 @@ class RoutedCall:
                 break
             before = len(attempts)
             try:
-                return await self._try(provider, streaming, deadline, attempts)
+                return await self._try(provider, streaming, deadline, attempts, notes)
             except errors.ProviderBenchedError as exc:
                 benched[provider.name] = exc.retry_after
                 logger.debug("skipping benched provider %s", provider.name)
@@ -621,6 +627,7 @@ class RoutedCall:
         streaming: bool,
         deadline: float | None,
         attempts: list[errors.Attempt],
+        notes: list[str],
     ) -> _Opened:
         """Try one provider, with retries; raise its last error if it never answers."""
         router, policy = self.router, self.router.retry
@@ -656,9 +663,9 @@ class RoutedCall:
                 )
             )
 
+        at_deadline = _StopBeforeDeadline(deadline, router.clock)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts)
-            | _StopBeforeDeadline(deadline, router.clock),
+            stop=stop_after_attempt(policy.max_attempts) | at_deadline,
             wait=_WaitRetryAfterOr(
                 wait_exponential_jitter(
                     multiplier=policy.initial, max=policy.max_wait, jitter=policy.jitter
@@ -678,6 +685,11 @@ class RoutedCall:
             raise
         finally:
             attempts.extend(own)
+            if at_deadline.hit:
+                notes.append(
+                    f"retries of {provider.name} stopped: the next wait would pass "
+                    f"the {self.timeouts.total:g} s deadline"
+                )
 
     async def _attempt(
         self,

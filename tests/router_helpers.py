@@ -89,11 +89,12 @@ def make_router(
     **options: Any,
 ) -> Router:
     """A router on ``clock`` with its own health store and jitter-free backoff."""
+    if events is not None:
+        options["on_event"] = events.append
     return Router(
         clock=clock,
         health=InMemoryHealthStore(CircuitBreaker(failure_threshold=threshold, cooldown=cooldown)),
         retry=RetryPolicy(max_attempts=max_attempts, initial=0.5, max_wait=8.0, jitter=0.0),
         timeouts=timeouts,
-        on_event=events.append if events is not None else (),
         **options,
     )
