@@ -7,10 +7,13 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .errors import G4FLiteError, ProviderNotFoundError
+
+if TYPE_CHECKING:
+    from .types import ProviderHealth
 
 __all__ = ["main"]
 
@@ -21,6 +24,23 @@ _FLAG_COLUMNS = (
     ("system", "supports_system_message"),
     ("auth", "needs_auth"),
 )
+
+
+# Live health, from the router's store in this process: "ok", "benched 25s"
+# or "probe" (cooldown over, next call probes it); successes/failures; the
+# moving average of the time to first chunk.
+_HEALTH_COLUMNS = ("health", "ok/fail", "ttfc")
+
+
+def _health_cells(health: ProviderHealth | None) -> list[str]:
+    if health is None:
+        return ["-", "-", "-"]
+    if health.benched:
+        state = f"benched {health.cooldown_remaining:.0f}s"
+    else:
+        state = "probe" if health.state == "half_open" else "ok"
+    first_chunk = "-" if health.first_chunk is None else f"{health.first_chunk * 1000:.0f}ms"
+    return [state, f"{health.successes}/{health.failures}", first_chunk]
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -66,10 +86,10 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
     if not infos:
         out.write("no provider matches\n")
         return 0
-    rows = [["name", *(label for label, _ in _FLAG_COLUMNS), "plugin", "url"]]
+    rows = [["name", *(label for label, _ in _FLAG_COLUMNS), *_HEALTH_COLUMNS, "plugin", "url"]]
     for info in infos:
         flags = ["yes" if getattr(info, field) else "-" for _, field in _FLAG_COLUMNS]
-        rows.append([info.name, *flags, info.plugin, info.url])
+        rows.append([info.name, *flags, *_health_cells(info.health), info.plugin, info.url])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write(
