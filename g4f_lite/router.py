@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
@@ -169,33 +169,70 @@ Listener: TypeAlias = Callable[[RouterEvent], None]
 
 # -- timeouts ---------------------------------------------------------------
 
+# Seconds added to the deadline when it is passed on to the provider as its
+# own total timeout (see RoutedCall._attempt).
+_PROVIDER_TIMEOUT_SLACK = 1.0
+
 
 class _Expired(Exception):
     """Our own time limit fired (as opposed to a timeout raised by the provider)."""
 
 
-if sys.version_info >= (3, 11):
+class _Watchdog:
+    """Bounds each wait for a chunk, with one timer per attempt instead of one per chunk.
 
-    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-        # asyncio.timeout creates no task: cheap enough to wrap every chunk.
-        scope = asyncio.timeout(seconds)
+    ``asyncio.timeout`` around every chunk costs a timer per chunk (a third
+    of the router's per-chunk time). Here the timer is armed once and, when
+    it fires, either cancels the waiting task (the limit has passed) or
+    re-arms itself for the current limit, which moves on with every chunk.
+    """
+
+    __slots__ = ("_deadline", "_expired", "_handle", "_loop", "_task")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._deadline = math.inf
+        self._expired = False
+
+    async def wait(self, awaitable: Awaitable[T], seconds: float) -> T:
+        """Await ``awaitable``; raise :class:`_Expired` if it takes over ``seconds``."""
+        self._deadline = deadline = self._loop.time() + seconds
+        if self._handle is None or self._handle.when() > deadline:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = self._loop.call_at(deadline, self._fire)
+        task = self._task = asyncio.current_task()
         try:
-            async with scope:
-                return await awaitable
-        except TimeoutError:
-            if scope.expired():
-                raise _Expired from None
-            raise
-
-else:  # pragma: no cover - Python 3.10
-
-    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-        try:
-            return await asyncio.wait_for(awaitable, seconds)
-        except asyncio.TimeoutError:
-            # On 3.10 asyncio.TimeoutError is not the builtin TimeoutError that
-            # provider timeouts (ProviderTimeoutError) derive from: it is ours.
+            return await awaitable
+        except asyncio.CancelledError:
+            if not self._expired:
+                raise  # cancelled by someone else: not ours to swallow
+            self._expired = False
+            uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+            if uncancel is not None:
+                uncancel()
             raise _Expired from None
+        finally:
+            self._task = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self._task is None:
+            return  # nobody is waiting; the next wait arms a new timer
+        # Timers may run a clock tick early: tolerate a millisecond.
+        if self._loop.time() < self._deadline - 1e-3:
+            self._handle = self._loop.call_at(self._deadline, self._fire)
+            return
+        self._expired = True
+        self._task.cancel()
+
+    def close(self) -> None:
+        """Disarm the timer."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 # -- tenacity pieces --------------------------------------------------------
@@ -455,6 +492,7 @@ class _Opened:
     started: float
     first_chunk: float | None
     number: int
+    watchdog: _Watchdog
 
 
 class RoutedCall:
@@ -631,6 +669,14 @@ class RoutedCall:
     ) -> _Opened:
         """Try one provider, with retries; raise its last error if it never answers."""
         router, policy = self.router, self.router.retry
+        admission = router.health.admit(provider.name, router.clock.now())
+        if not admission.allowed:
+            # Benched: skipped before any request, and before any retry machinery.
+            raise errors.ProviderBenchedError(
+                provider.name, admission.retry_after, admission.reason
+            )
+        # The first attempt uses this admission; _attempt asks again for later ones.
+        pending = [admission]
         kwargs = router.kwargs_for(provider, self.kwargs)
         own: list[errors.Attempt] = []
 
@@ -678,12 +724,16 @@ class RoutedCall:
             reraise=True,
         )
         try:
-            return await retrying(self._attempt, provider, kwargs, streaming, deadline, own)
+            return await retrying(
+                self._attempt, provider, kwargs, streaming, deadline, own, pending
+            )
         except errors.ProviderBenchedError:
             if own:  # benched by its own failures during this call: report those
                 raise own[-1].error from None
             raise
         finally:
+            if pending:  # admitted but never attempted: give a half-open probe back
+                router.health.release(provider.name)
             attempts.extend(own)
             if at_deadline.hit:
                 notes.append(
@@ -698,10 +748,11 @@ class RoutedCall:
         streaming: bool,
         deadline: float | None,
         own: list[errors.Attempt],
+        pending: list[Admission],
     ) -> _Opened:
         """One request: up to the first chunk when streaming, else the whole answer."""
         router, clock, name = self.router, self.router.clock, provider.name
-        admission: Admission = router.health.admit(name, clock.now())
+        admission = pending.pop() if pending else router.health.admit(name, clock.now())
         if not admission.allowed:
             raise errors.ProviderBenchedError(name, admission.retry_after, admission.reason)
         number = len(own) + 1
@@ -711,24 +762,27 @@ class RoutedCall:
         )
         router.emit(RouterEvent("attempt", name, attempt=number))
         if deadline is not None:
-            # The provider's own (aiohttp) total timeout follows the deadline too.
+            # The provider's own (aiohttp) total timeout follows the deadline as a
+            # backstop, a little later, so that the router's typed error wins.
             limit = kwargs.get("timeout")
-            remaining = max(deadline - started, 1e-3)
+            remaining = max(deadline - started, 0.0) + _PROVIDER_TIMEOUT_SLACK
             kwargs = {**kwargs, "timeout": min(remaining, limit) if limit else remaining}
         chunks = run_provider(provider, self.model, self.messages, **kwargs)
+        watchdog = _Watchdog()
         parts: list[str] = []
         first_chunk: float | None = None
         try:
             with connect_limit(self.timeouts.connect):
-                parts.append(await self._next(chunks, name, started, deadline, first=True))
+                parts.append(await self._next(chunks, watchdog, name, started, deadline, True))
             first_chunk = clock.now() - started
             if streaming:
-                return _Opened(provider, parts[0], chunks, started, first_chunk, number)
+                return _Opened(provider, parts[0], chunks, started, first_chunk, number, watchdog)
             while True:
-                parts.append(await self._next(chunks, name, started, deadline, first=False))
+                parts.append(await self._next(chunks, watchdog, name, started, deadline, False))
         except StopAsyncIteration:
-            pass  # the answer is complete (maybe empty)
+            watchdog.close()  # the answer is complete (maybe empty)
         except BaseException as exc:
+            watchdog.close()
             await _close(chunks)
             if isinstance(exc, Exception):
                 if isinstance(exc, errors.ProviderError) and parts:
@@ -740,15 +794,15 @@ class RoutedCall:
             raise
         elapsed = clock.now() - started
         self._record_success(name, number, elapsed, first_chunk)
-        return _Opened(provider, "".join(parts), None, started, first_chunk, number)
+        return _Opened(provider, "".join(parts), None, started, first_chunk, number, watchdog)
 
     async def _next(
         self,
         chunks: AsyncIterator[str],
+        watchdog: _Watchdog,
         name: str,
         started: float,
         deadline: float | None,
-        *,
         first: bool,
     ) -> str:
         """The next chunk, within whichever of our limits ends first."""
@@ -764,7 +818,7 @@ class RoutedCall:
         if limit is None:
             return await chunks.__anext__()
         try:
-            return await _within(chunks.__anext__(), max(limit, 0.0))
+            return await watchdog.wait(chunks.__anext__(), max(limit, 0.0))
         except _Expired:
             raise self._timeout(kind, name) from None
 
@@ -815,7 +869,7 @@ class RoutedCall:
             while True:
                 try:
                     chunk = await self._next(
-                        opened.chunks, name, opened.started, deadline, first=False
+                        opened.chunks, opened.watchdog, name, opened.started, deadline, False
                     )
                 except StopAsyncIteration:
                     break
@@ -827,6 +881,7 @@ class RoutedCall:
             logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
             raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
         finally:
+            opened.watchdog.close()
             await _close(opened.chunks)
             if not failed:
                 # Ended, or the caller stopped reading: either way the provider worked.
