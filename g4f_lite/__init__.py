@@ -27,10 +27,10 @@ _EXPORTS = {
     "Messages": "types",
     "ProviderHealth": "types",
     "ProviderInfo": "types",
-    "RetryPolicy": "router",
+    "RetryPolicy": "policies",
     "Router": "router",
-    "RouterEvent": "router",
-    "Timeouts": "router",
+    "RouterEvent": "events",
+    "Timeouts": "policies",
     "get_provider": "registry",
     "hookimpl": "hookspecs",
     "providers": "registry",
@@ -60,11 +60,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .client import ChatCompletion
+    from .events import RouterEvent
     from .health import CircuitBreaker, InMemoryHealthStore
     from .hookspecs import hookimpl
+    from .policies import RetryPolicy, Timeouts
     from .provider import AsyncGeneratorProvider, BaseProvider
     from .registry import get_provider, providers, register
-    from .router import RetryPolicy, Router, RouterEvent, Timeouts
+    from .router import Router
     from .types import Message, Messages, ProviderHealth, ProviderInfo
 
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .events import RouterEvent
     from .provider import BaseProvider
-    from .router import RouterEvent
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_providers", "router_event"]
 
@@ -49,7 +49,7 @@ def register_providers(register: Callable[[type[BaseProvider]], None]) -> None:
 
 @hookspec
 def router_event(event: RouterEvent) -> None:
-    """Observe the router: called for every :class:`~g4f_lite.router.RouterEvent`.
+    """Observe the router: called for every :class:`~g4f_lite.events.RouterEvent`.
 
     Called synchronously on the event loop running the call, for each attempt
     start, retry, failover, success, cooldown, skip of a benched provider and

@@ -27,13 +27,11 @@ never sees text twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any
 
 from tenacity import (
     AsyncRetrying,
@@ -47,11 +45,15 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from . import errors
+from ._watchdog import Expired, Watchdog
 from .clock import Clock, MonotonicClock
+from .events import EventKind, Listener, RouterEvent
 from .health import Admission, HealthStore, default_health_store
 from .http import connect_limit
+from .policies import RetryPolicy, Timeouts, check_positive
 from .provider import BaseProvider, run_provider
 from .registry import registry
+from .selection import ProvidersArg, ProviderSpec, exclusions, resolve
 from .strategies import Strategy, StrategyArg, get_strategy
 from .types import Messages, ProviderHealth, validate_messages
 
@@ -71,168 +73,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: One provider: its registered name (case-insensitive) or its class.
-ProviderSpec: TypeAlias = str | type[BaseProvider]
-#: ``None`` (let the router choose), one provider, or several in order.
-ProvidersArg: TypeAlias = ProviderSpec | Sequence[ProviderSpec] | None
-
-
-def _check_positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise errors.ConfigurationError(f"{name} must be positive or None, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Time limits in seconds; ``None`` means no limit.
-
-    Each limit raises its own :class:`~g4f_lite.errors.ProviderTimeoutError`
-    subclass. ``connect``, ``first_chunk`` and ``idle`` apply to each attempt
-    (and are retryable); ``total`` is the deadline of the whole call, retries
-    and failovers included.
-    """
-
-    #: Establishing the connection (enforced by the HTTP layer).
-    connect: float | None = 30.0
-    #: From the start of an attempt to its first chunk of text.
-    first_chunk: float | None = 120.0
-    #: The longest gap between two chunks.
-    idle: float | None = 120.0
-    #: The whole call.
-    total: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("connect", "first_chunk", "idle", "total"):
-            _check_positive(f"Timeouts.{name}", getattr(self, name))
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How the router retries one provider before failing over.
-
-    Waits grow exponentially from ``initial`` up to ``max_wait`` with up to
-    ``jitter`` seconds of randomness, unless the latest error carries a
-    ``Retry-After``: then that is honoured, if it is at most
-    ``max_retry_after`` (a longer one fails over at once instead).
-    """
-
-    max_attempts: int = 3
-    initial: float = 0.5
-    max_wait: float = 8.0
-    jitter: float = 0.5
-    max_retry_after: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise errors.ConfigurationError("RetryPolicy.max_attempts must be at least 1")
-        if min(self.initial, self.max_wait, self.jitter, self.max_retry_after) < 0:
-            raise errors.ConfigurationError("RetryPolicy waits must not be negative")
-
-
-#: What a :class:`RouterEvent` reports.
-EventKind: TypeAlias = Literal[
-    "attempt", "retry", "failover", "success", "cooldown", "skip", "wait"
-]
-
-
-@dataclass(frozen=True)
-class RouterEvent:
-    """Something the router did, for callbacks and the ``router_event`` hook.
-
-    ========== ===================================================================
-    kind       meaning
-    ========== ===================================================================
-    attempt    a request to ``provider`` starts (``attempt`` counts from 1)
-    retry      it failed with ``error``; it is tried again after ``wait`` s
-    failover   ``provider`` failed for good with ``error``; ``next_provider`` is next
-    success    ``provider`` answered in ``elapsed`` s (a stream: once it ended)
-    cooldown   ``provider``'s breaker tripped: benched for ``wait`` s
-    skip       ``provider`` was skipped, benched for ``wait`` more s
-    wait       every candidate is benched: waiting ``wait`` s for ``provider``
-    ========== ===================================================================
-    """
-
-    kind: EventKind
-    provider: str
-    attempt: int = 0
-    elapsed: float | None = None
-    wait: float | None = None
-    error: BaseException | None = None
-    next_provider: str | None = None
-
-
-#: A callback receiving every :class:`RouterEvent`; exceptions it raises are logged.
-Listener: TypeAlias = Callable[[RouterEvent], None]
-
-
-# -- timeouts ---------------------------------------------------------------
 
 # Seconds added to the deadline when it is passed on to the provider as its
 # own total timeout (see RoutedCall._attempt).
 _PROVIDER_TIMEOUT_SLACK = 1.0
-
-
-class _Expired(Exception):
-    """Our own time limit fired (as opposed to a timeout raised by the provider)."""
-
-
-class _Watchdog:
-    """Bounds each wait for a chunk, with one timer per attempt instead of one per chunk.
-
-    ``asyncio.timeout`` around every chunk costs a timer per chunk (a third
-    of the router's per-chunk time). Here the timer is armed once and, when
-    it fires, either cancels the waiting task (the limit has passed) or
-    re-arms itself for the current limit, which moves on with every chunk.
-    """
-
-    __slots__ = ("_deadline", "_expired", "_handle", "_loop", "_task")
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._handle: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._deadline = math.inf
-        self._expired = False
-
-    async def wait(self, awaitable: Awaitable[T], seconds: float) -> T:
-        """Await ``awaitable``; raise :class:`_Expired` if it takes over ``seconds``."""
-        self._deadline = deadline = self._loop.time() + seconds
-        if self._handle is None or self._handle.when() > deadline:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = self._loop.call_at(deadline, self._fire)
-        task = self._task = asyncio.current_task()
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            if not self._expired:
-                raise  # cancelled by someone else: not ours to swallow
-            self._expired = False
-            uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-            if uncancel is not None:
-                uncancel()
-            raise _Expired from None
-        finally:
-            self._task = None
-
-    def _fire(self) -> None:
-        self._handle = None
-        if self._task is None:
-            return  # nobody is waiting; the next wait arms a new timer
-        # Timers may run a clock tick early: tolerate a millisecond.
-        if self._loop.time() < self._deadline - 1e-3:
-            self._handle = self._loop.call_at(self._deadline, self._fire)
-            return
-        self._expired = True
-        self._task.cancel()
-
-    def close(self) -> None:
-        """Disarm the timer."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
 
 
 # -- tenacity pieces --------------------------------------------------------
@@ -272,59 +116,6 @@ class _StopBeforeDeadline(stop_base):
             return False
         self.hit = self.clock.now() + retry_state.upcoming_sleep >= self.deadline
         return self.hit
-
-
-# -- selection --------------------------------------------------------------
-
-
-def _exclusions(
-    provider: type[BaseProvider],
-    model: str,
-    messages: Messages,
-    stream: bool,
-    kwargs: Mapping[str, Any],
-) -> list[str]:
-    """Why ``provider`` cannot serve this request (empty: it can)."""
-    reasons = []
-    if not provider.working:
-        reasons.append("not working (name it explicitly to use it anyway)")
-    if not provider.supports_model(model or None):
-        reasons.append(f"does not support model {model!r}")
-    if stream and not provider.supports_stream:
-        reasons.append("cannot stream")
-    if sum(m["role"] != "system" for m in messages) > 1 and not provider.supports_message_history:
-        reasons.append("no message history")
-    if any(m["role"] == "system" for m in messages) and not (
-        provider.supports_system_message or provider.folds_system_message
-    ):
-        reasons.append("no system message")
-    if provider.needs_auth and not provider.has_credentials(kwargs):
-        reasons.append("needs credentials, none configured")
-    return reasons
-
-
-def _resolve(spec: ProviderSpec | Sequence[ProviderSpec]) -> list[type[BaseProvider]]:
-    items: Sequence[ProviderSpec] = (
-        [spec] if isinstance(spec, (str, type)) else list(spec)  # a str is a Sequence too
-    )
-    if not items:
-        raise errors.ConfigurationError(
-            "provider=[] names no provider; pass None to let the router choose"
-        )
-    result: list[type[BaseProvider]] = []
-    for item in items:
-        if isinstance(item, str):
-            cls = registry.get(item)
-        elif isinstance(item, type) and issubclass(item, BaseProvider):
-            cls = item
-        else:
-            raise errors.ConfigurationError(
-                f"provider must be a name, a BaseProvider subclass, a list of those or None, "
-                f"got {item!r}"
-            )
-        if cls not in result:
-            result.append(cls)
-    return result
 
 
 # -- the router -------------------------------------------------------------
@@ -402,13 +193,13 @@ class Router:
         if isinstance(timeout, Timeouts):
             timeouts = timeout
         elif timeout is not None:
-            _check_positive("timeout", timeout)
+            check_positive("timeout", timeout)
             timeouts = replace(self.timeouts, total=timeout)
         else:
             timeouts = self.timeouts
         spec = provider if provider is not None else self.providers
         if spec is not None:
-            candidates = _resolve(spec)
+            candidates = resolve(spec)
         else:
             candidates = self._select(model, checked, stream, kwargs)
         return RoutedCall(
@@ -428,7 +219,7 @@ class Router:
         chosen: list[type[BaseProvider]] = []
         excluded: dict[str, list[str]] = {}
         for entry in registry.entries():
-            reasons = _exclusions(
+            reasons = exclusions(
                 entry.provider, model, messages, stream, self.kwargs_for(entry.provider, kwargs)
             )
             if reasons:
@@ -492,7 +283,7 @@ class _Opened:
     started: float
     first_chunk: float | None
     number: int
-    watchdog: _Watchdog
+    watchdog: Watchdog
 
 
 class RoutedCall:
@@ -768,7 +559,7 @@ class RoutedCall:
             remaining = max(deadline - started, 0.0) + _PROVIDER_TIMEOUT_SLACK
             kwargs = {**kwargs, "timeout": min(remaining, limit) if limit else remaining}
         chunks = run_provider(provider, self.model, self.messages, **kwargs)
-        watchdog = _Watchdog()
+        watchdog = Watchdog()
         parts: list[str] = []
         first_chunk: float | None = None
         try:
@@ -799,7 +590,7 @@ class RoutedCall:
     async def _next(
         self,
         chunks: AsyncIterator[str],
-        watchdog: _Watchdog,
+        watchdog: Watchdog,
         name: str,
         started: float,
         deadline: float | None,
@@ -819,7 +610,7 @@ class RoutedCall:
             return await chunks.__anext__()
         try:
             return await watchdog.wait(chunks.__anext__(), max(limit, 0.0))
-        except _Expired:
+        except Expired:
             raise self._timeout(kind, name) from None
 
     def _timeout(self, kind: str, name: str) -> errors.ProviderTimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -188,3 +189,30 @@ def test_timeouts_must_be_positive() -> None:
     with pytest.raises(ValueError, match=r"Timeouts.idle must be positive"):
         Timeouts(idle=0)
     assert Router().timeouts.total is None
+
+
+async def test_a_slow_reader_is_not_an_idle_provider() -> None:
+    # Only time spent waiting on the provider counts against the idle limit.
+    async with AIEngineEmulator(reply="one two three") as a:
+        site_provider("A", a)
+        router = make_router(FakeClock(), timeouts=Timeouts(idle=0.05))
+        received = []
+        async for chunk in router.stream("", USER):
+            received.append(chunk)
+            await asyncio.sleep(0.1)
+    assert received == ["one ", "two ", "three"]
+
+
+async def test_cancelling_the_caller_is_not_a_timeout_nor_a_failure(
+    site: AIEngineEmulator,
+) -> None:
+    site_provider("A", site)
+    site.fault = Fault.slow_first_byte(0.3)
+    router = make_router(FakeClock(), timeouts=Timeouts(first_chunk=5))
+    task = asyncio.ensure_future(router.complete("", USER))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    health = router.health_of("A")
+    assert (health.successes, health.failures) == (0, 0)
