@@ -124,12 +124,24 @@ class _StopBeforeDeadline(stop_base):
 class Router:
     """Routes chat requests over providers, with retries, failover and circuit breaking.
 
-    Everything is optional: ``Router()`` picks among every working provider,
-    in registry order, with the defaults below. ``providers`` fixes the
-    candidates (used as given, even when marked not working); ``provider_kwargs``
-    maps provider names to extra keyword arguments for that provider (they win
-    over the call's own). ``health`` defaults to the process-wide store that
-    :func:`g4f_lite.providers` reports. ``clock`` is for tests.
+    Everything is optional; ``Router()`` picks among every working provider,
+    in registry order. See ``docs/router.md``.
+
+    * ``providers``: the candidates (names or classes), used as given, even
+      when marked not working; ``None``: choose from the registry per request.
+    * ``strategy``: the order to try them (a name or a
+      :class:`~g4f_lite.strategies.Strategy`).
+    * ``retry``: attempts per provider and the backoff between them.
+    * ``timeouts``: connect, first-chunk, idle and total limits.
+    * ``max_providers``: at most this many providers tried per call.
+    * ``health``: where health lives; defaults to the process-wide store that
+      :func:`g4f_lite.providers` reports (its breaker sets the cooldowns).
+    * ``wait_for_cooldown`` / ``max_cooldown_wait``: when every candidate is
+      benched, wait up to this long for the first to come back, or fail at once.
+    * ``clock``: ``now()`` and ``sleep()``; a fake one makes tests instant.
+    * ``on_event``: callbacks for every :class:`~g4f_lite.events.RouterEvent`.
+    * ``provider_kwargs``: extra keyword arguments per provider name (e.g.
+      credentials); they win over the call's own.
     """
 
     def __init__(
