@@ -293,6 +293,7 @@ class ProviderBenchedError(ProviderError):
 
     def __init__(self, provider: str, retry_after: float, reason: str = "") -> None:
         self.retry_after = retry_after
+        self.reason = reason
         why = f" after {reason}" if reason else ""
         super().__init__(provider, f"benched{why}; probed again in {retry_after:.1f} s")
 

@@ -346,7 +346,7 @@ class RoutedCall:
         deadline = started + self.timeouts.total if self.timeouts.total is not None else None
         order = self.strategy.order(self.candidates, self._health)
         attempts: list[errors.Attempt] = []
-        benched: dict[str, float] = {}
+        benched: dict[str, errors.ProviderBenchedError] = {}
         notes: list[str] = []
         opened: _Opened | None = None
         for waited in (False, True):
@@ -373,7 +373,7 @@ class RoutedCall:
         streaming: bool,
         deadline: float | None,
         attempts: list[errors.Attempt],
-        benched: dict[str, float],
+        benched: dict[str, errors.ProviderBenchedError],
         notes: list[str],
     ) -> _Opened | None:
         """Try the candidates in order; return the first that answers."""
@@ -390,7 +390,7 @@ class RoutedCall:
             try:
                 return await self._try(provider, streaming, deadline, attempts, notes)
             except errors.ProviderBenchedError as exc:
-                benched[provider.name] = exc.retry_after
+                benched[provider.name] = exc
                 logger.debug("skipping benched provider %s", provider.name)
                 router.emit(RouterEvent("skip", provider.name, error=exc, wait=exc.retry_after))
             except Exception as exc:
@@ -411,11 +411,11 @@ class RoutedCall:
         return None
 
     async def _wait_for_cooldown(
-        self, benched: dict[str, float], deadline: float | None, waited: bool
+        self, benched: dict[str, errors.ProviderBenchedError], deadline: float | None, waited: bool
     ) -> None:
         router = self.router
-        first = min(benched, key=benched.__getitem__)
-        wait = benched[first]
+        first = min(benched, key=lambda name: benched[name].retry_after)
+        wait = benched[first].retry_after
         why = ""
         if waited:
             why = "they were still benched after waiting for the first cooldown"
@@ -426,11 +426,14 @@ class RoutedCall:
         elif deadline is not None and router.clock.now() + wait >= deadline:
             why = f"that is beyond the call's {self.timeouts.total:g} s deadline"
         if why:
-            listing = ", ".join(f"{name} for {left:.1f} s" for name, left in benched.items())
+            listing = "; ".join(
+                f"{name} for {exc.retry_after:.1f} s" + (f" ({exc.reason})" if exc.reason else "")
+                for name, exc in benched.items()
+            )
             raise errors.AllProvidersBenchedError(
-                f"every candidate provider is benched by its circuit breaker ({listing}); "
-                f"the first is probed again in {wait:.1f} s, but not waiting: {why}",
-                benched,
+                f"every candidate provider is benched by its circuit breaker: {listing}. "
+                f"The first is probed again in {wait:.1f} s, but not waiting: {why}",
+                {name: exc.retry_after for name, exc in benched.items()},
                 wait,
             )
         logger.info("every candidate is benched; waiting %.1f s for %s", wait, first)
@@ -440,7 +443,7 @@ class RoutedCall:
     def _failure(
         self,
         attempts: list[errors.Attempt],
-        benched: dict[str, float],
+        benched: dict[str, errors.ProviderBenchedError],
         notes: list[str],
         elapsed: float,
     ) -> BaseException:
@@ -451,7 +454,9 @@ class RoutedCall:
         if benched:
             notes.append(
                 "skipped as benched: "
-                + ", ".join(f"{name} ({left:.1f} s left)" for name, left in benched.items())
+                + ", ".join(
+                    f"{name} ({exc.retry_after:.1f} s left)" for name, exc in benched.items()
+                )
             )
         error = errors.AllProvidersFailedError(
             attempts, elapsed, f"; {'; '.join(notes)}" if notes else ""

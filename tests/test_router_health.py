@@ -143,7 +143,10 @@ async def test_all_benched_fails_clearly_when_waiting_does_not_fit(
     # A was benched 1.5 s (of backoff) before B: it comes back first.
     assert error.retry_after == 23.5
     assert error.benched == {"A": 23.5, "B": 25.0}
-    assert "(A for 23.5 s, B for 25.0 s); the first is probed again in 23.5 s" in str(error)
+    message = str(error)
+    assert "A for 23.5 s (3 consecutive failures, last ServerError: HTTP 500" in message
+    assert "; B for 25.0 s (" in message
+    assert "The first is probed again in 23.5 s, but not waiting" in message
     assert (len(a.requests), len(b.requests)) == (3, 3)
 
 
