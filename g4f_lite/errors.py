@@ -181,7 +181,8 @@ class Attempt:
     """One try of one provider during a routed call.
 
     ``provider`` is the provider's name, ``number`` counts the tries of that
-    provider (1 for the first), ``elapsed`` is the seconds the try took.
+    provider (1 for the first; 0 when it failed before any request could be
+    made), ``elapsed`` is the seconds the try took.
     """
 
     provider: str

@@ -536,9 +536,11 @@ class RoutedCall:
                 self._attempt, provider, kwargs, streaming, deadline, own, pending
             )
         except errors.ProviderBenchedError:
-            if own:  # benched by its own failures during this call: report those
-                raise own[-1].error from None
-            raise
+            if not own:
+                raise
+            # Benched between two of its attempts (e.g. by a concurrent call's
+            # failures): its last real error says more. Raised below, outside
+            # this handler, so that the error's own context is left untouched.
         finally:
             if pending:  # admitted but never attempted: give a half-open probe back
                 router.health.release(provider.name)
@@ -548,6 +550,7 @@ class RoutedCall:
                     f"retries of {provider.name} stopped: the next wait would pass "
                     f"the {self.timeouts.total:g} s deadline"
                 )
+        raise own[-1].error
 
     async def _attempt(
         self,

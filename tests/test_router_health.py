@@ -206,3 +206,21 @@ async def test_providers_and_cli_show_live_health(
     listed = {item["name"]: item for item in json.loads(out.getvalue())}
     assert listed["A"]["health"]["consecutive_failures"] == 3
     assert listed["A"]["working"] is True  # the static flags are still there
+
+
+async def test_benched_by_a_concurrent_call_between_retries(site: AIEngineEmulator) -> None:
+    site_provider("A", site)
+    site.fault = Fault.http_status(500)
+
+    class BusyClock(FakeClock):
+        """While this call backs off, another call's failure trips A's breaker."""
+
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            router.health.record_failure("A", self.now(), "ServerError: elsewhere")
+
+    router = make_router(BusyClock(), threshold=2)
+    with pytest.raises(ServerError) as info:
+        await router.complete("", USER, provider="A")
+    assert len(site.requests) == 1  # the retry was skipped: A is benched now
+    assert not isinstance(info.value.__context__, g4f_lite.errors.ProviderBenchedError)
