@@ -14,6 +14,7 @@ import difflib
 import inspect
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -23,6 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateProviderError, PluginWarning, ProviderNotFoundError
+from .health import default_health_store
 from .provider import BaseProvider
 from .types import ProviderInfo
 
@@ -290,10 +292,6 @@ def providers(
     :class:`ProviderInfo` carries the provider's live ``health`` from the
     process-wide health store that the default router uses.
     """
-    import time
-
-    from .health import default_health_store
-
     store, now = default_health_store(), time.monotonic()
     return [
         entry.info().model_copy(update={"health": store.snapshot(entry.provider.name, now)})
