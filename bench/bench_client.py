@@ -87,7 +87,7 @@ async def lite_stream(url: str) -> int:
 def seed_provider(url: str) -> Any | None:
     """g4f 0.1.7.0's Opchatgpts aimed at the emulator, if g4f is installed."""
     try:
-        from g4f.Provider import Opchatgpts  # type: ignore[import-untyped]
+        from g4f.Provider import Opchatgpts
     except Exception:
         return None
 
