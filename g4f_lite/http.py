@@ -9,13 +9,13 @@ which is what closes it), or explicitly with :func:`aclose`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import email.utils
 import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "aclose",
     "connect_limit",
+    "drain",
     "get_session",
     "iter_lines",
     "iter_sse_json",
@@ -38,6 +39,8 @@ __all__ = [
 #: repeats the whole reply, so a line is roughly the size of the answer.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
+# How long to wait for the bytes after an end marker (normally already here).
+_DRAIN_SECONDS = 0.5
 # How much of an error body is read to find the server's message.
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -55,7 +58,7 @@ _connect_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 
 
-@contextmanager
+@contextlib.contextmanager
 def connect_limit(seconds: float | None) -> Iterator[None]:
     """Within this block, :func:`request_timeout` uses ``seconds`` as the connect limit."""
     token = _connect_limit.set(seconds)
@@ -192,6 +195,20 @@ async def raise_for_status(response: aiohttp.ClientResponse, provider: str) -> N
         code=code,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
+
+
+async def drain(response: aiohttp.ClientResponse, limit: int = 64 * 1024) -> None:
+    """Read the few bytes left after a protocol's end marker.
+
+    aiohttp only returns a connection to the pool when its body was read to
+    the end; stopping at the end event would otherwise cost a new connection
+    per request. Bounded in size and time, so a server that keeps talking
+    merely loses its connection.
+    """
+    if response.content.is_eof():
+        return
+    with contextlib.suppress(asyncio.TimeoutError, aiohttp.ClientError):
+        await asyncio.wait_for(response.content.read(limit), _DRAIN_SECONDS)
 
 
 async def iter_lines(

@@ -151,6 +151,8 @@ async def run_provider(
     Provider authors use aiohttp directly; mapping its exceptions here, once,
     keeps every provider short and every error naming its provider.
     """
+    # Imported here, not at module level: listing providers (the CLI's
+    # `providers`, plugin discovery) must not pay aiohttp's 0.25 s import.
     import aiohttp
 
     name = provider.name

@@ -240,8 +240,10 @@ class Router:
                 chosen.append(entry.provider)
         if not chosen:
             detail = "; ".join(f"{name}: {', '.join(why)}" for name, why in excluded.items())
+            wanted = f"model {model!r}" if model else "this request"
             raise errors.NoProviderAvailableError(
-                f"no provider can serve this request ({detail or 'no provider is registered'}); "
+                f"no working provider can serve {wanted} "
+                f"({detail or 'no provider is registered'}); "
                 "name one explicitly with provider=... to bypass these checks",
                 excluded,
             )

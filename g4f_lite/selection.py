@@ -46,9 +46,13 @@ def exclusions(
 
 def resolve(spec: ProviderSpec | Sequence[ProviderSpec]) -> list[type[BaseProvider]]:
     """The provider classes named by ``spec``, in order, each once."""
-    items: Sequence[ProviderSpec] = (
-        [spec] if isinstance(spec, (str, type)) else list(spec)  # a str is a Sequence too
-    )
+    items: Sequence[ProviderSpec]
+    if isinstance(spec, (str, type)):  # a str is a Sequence too
+        items = [spec]
+    elif isinstance(spec, Sequence):
+        items = spec
+    else:
+        items = [spec]  # reported as invalid below, with the other bad items
     if not items:
         raise ConfigurationError(
             "provider=[] names no provider; pass None to let the router choose"

@@ -17,6 +17,7 @@ from aiohttp import web
 __all__ = ["AIEngineEmulator", "Fault", "FaultKind", "RecordedRequest"]
 
 SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
+_BATCH_BYTES = 2048
 
 FaultKind = Literal[
     "status",
@@ -117,6 +118,8 @@ class RecordedRequest:
     #: What the plugin would send upstream: the first message and the last
     #: ``max_messages`` of the history, then the new message.
     context: list[dict[str, Any]] = field(default_factory=list)
+    #: The client's TCP port: equal ports mean a reused (pooled) connection.
+    client_port: int | None = None
     received_at: float = field(default_factory=time.monotonic)
 
 
@@ -247,7 +250,14 @@ class AIEngineEmulator:
             body: Any = await request.json() if request.can_read_body else None
         except ValueError:
             body = None
-        record = RecordedRequest(request.method, request.path, dict(request.headers), body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        record = RecordedRequest(
+            request.method,
+            request.path,
+            dict(request.headers),
+            body,
+            client_port=peer[1] if peer else None,
+        )
         self.requests.append(record)
         if request.method != "POST" or request.path != SUBMIT_PATH:
             return web.json_response(_STATUS_BODIES[404], status=404)
@@ -325,25 +335,27 @@ class AIEngineEmulator:
                     }
                 )
             )
+        pending = bytearray()
         for index, chunk in enumerate(self._chunks(text)):
-            if (
-                fault is not None
-                and index == fault.after
-                and not await self._strike(request, response, fault)
-            ):
-                return response
+            if fault is not None and index == fault.after:
+                await self._flush(response, pending)
+                if not await self._strike(request, response, fault):
+                    return response
             if kind == "subtypes":
-                await response.write(
-                    _sse(
-                        {
-                            "type": "live",
-                            "subtype": "thinking",
-                            "data": "hmm",
-                            "metadata": {"step": index},
-                        }
-                    )
+                pending += _sse(
+                    {
+                        "type": "live",
+                        "subtype": "thinking",
+                        "data": "hmm",
+                        "metadata": {"step": index},
+                    }
                 )
-            await response.write(_sse({"type": "live", "data": chunk}))
+            pending += _sse({"type": "live", "data": chunk})
+            # Events go out in small batches: one write per event would make the
+            # emulator, not the client under test, the bottleneck of benchmarks.
+            if len(pending) >= _BATCH_BYTES:
+                await self._flush(response, pending)
+        await self._flush(response, pending)
         if kind == "no_end":
             await response.write_eof()
             return response
@@ -362,6 +374,12 @@ class AIEngineEmulator:
         await response.write_eof()
         return response
 
+    @staticmethod
+    async def _flush(response: web.StreamResponse, pending: bytearray) -> None:
+        if pending:
+            await response.write(bytes(pending))
+            pending.clear()
+
     async def _strike(
         self, request: web.Request, response: web.StreamResponse, fault: Fault
     ) -> bool:
@@ -378,7 +396,9 @@ class AIEngineEmulator:
         elif fault.kind == "error_event":
             await response.write(_sse({"type": "error", "data": fault.message}))
         elif fault.kind == "huge_line":
+            # A legitimate, merely enormous, event: the stream then goes on.
             await response.write(_sse({"type": "live", "data": "x" * fault.size}))
+            return True
         elif fault.kind == "stall":
             await asyncio.sleep(fault.delay)
             return True

@@ -21,6 +21,7 @@ import g4f_lite
 from g4f_lite.errors import BrokenLineError, ProtocolError, TruncatedResponseError, UpstreamError
 from g4f_lite.http import (
     DEFAULT_MAX_LINE_BYTES,
+    drain,
     get_session,
     iter_sse_json,
     raise_for_status,
@@ -96,6 +97,7 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
                             raise ProtocolError(cls.name, f"'live' event without text: {event!r}")
                         yield payload
                 elif kind == "end":
+                    await drain(response)  # so the connection goes back to the pool
                     return
                 elif kind == "error":
                     raise UpstreamError(cls.name, str(payload or "the site reported an error"))

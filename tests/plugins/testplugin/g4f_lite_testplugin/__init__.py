@@ -1,0 +1,1 @@
+"""Plugins used by g4f-lite's registry tests, one entry point each."""

@@ -1,0 +1,218 @@
+"""The reference provider against the emulated AI Engine site: requests and every fault."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import g4f_lite
+from g4f_lite import errors
+from g4f_lite.router import RetryPolicy, Router, set_default_router
+from g4f_lite.testing import AIEngineEmulator, Fault
+from g4f_lite.types import Messages
+
+HELLO = [{"role": "user", "content": "Hello there"}]
+REPLY = "Hello from the AI Engine emulator! You said: Hello there"
+
+
+@pytest.fixture(autouse=True)
+def one_attempt() -> None:
+    """These tests are about the provider's own errors, so the router tries once.
+
+    (Its retries, failover and timeouts are tested in ``test_router_*.py``.)
+    """
+    set_default_router(Router(retry=RetryPolicy(max_attempts=1)))
+
+
+async def ask(site: AIEngineEmulator, messages: Messages = HELLO, **kwargs: Any) -> str:
+    """The whole answer through ChatCompletion; ``kwargs`` go to the provider."""
+    text: str = await g4f_lite.ChatCompletion.create_async(
+        "", messages, provider="Opchatgpts", base_url=site.url, **kwargs
+    )
+    return text
+
+
+async def ask_stream(site: AIEngineEmulator) -> AsyncIterator[str]:
+    return await g4f_lite.ChatCompletion.create_async(
+        "", HELLO, provider="Opchatgpts", base_url=site.url, stream=True
+    )
+
+
+async def test_sends_the_seed_request(site: AIEngineEmulator) -> None:
+    conversation = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "How are you?"},
+    ]
+    await ask(site, conversation)
+    [request] = site.requests
+    assert (request.method, request.path) == ("POST", "/wp-json/mwai-ui/v1/chats/submit")
+    body = request.body
+    chat_id = body.pop("chatId")
+    assert len(chat_id) == 10 and chat_id.isalnum() and chat_id == chat_id.lower()
+    assert body == {
+        "botId": "default",
+        "contextId": 28,
+        "customId": None,
+        # Seed behaviour, documented: the new turn is in messages AND newMessage.
+        "messages": conversation,
+        "newMessage": "How are you?",
+        "session": "N/A",
+        "stream": True,
+    }
+    headers = request.headers
+    assert headers["Origin"] == site.url
+    assert headers["Referer"] == f"{site.url}/chatgpt-free-use/"
+    assert headers["User-Agent"].startswith("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
+    assert headers["Sec-Fetch-Mode"] == "cors" and headers["Alt-Used"] == "opchatgpts.net"
+
+
+async def test_chat_ids_differ_between_requests(site: AIEngineEmulator) -> None:
+    await ask(site)
+    await ask(site)
+    assert site.requests[0].body["chatId"] != site.requests[1].body["chatId"]
+
+
+async def test_streams_chunks_as_sent(site: AIEngineEmulator) -> None:
+    chunks = [c async for c in await ask_stream(site)]
+    assert len(chunks) == len(REPLY.split(" "))
+    assert "".join(chunks) == REPLY
+
+
+async def test_proxy_is_passed_through(site: AIEngineEmulator) -> None:
+    # The emulator acts as the HTTP proxy: the request reaches it in proxy form
+    # for a host that is never contacted.
+    await g4f_lite.ChatCompletion.create_async(
+        "", HELLO, provider="Opchatgpts", base_url="http://site.invalid", proxy=site.url
+    )
+    [request] = site.requests
+    assert request.headers["Host"] == "site.invalid"
+    assert request.body["newMessage"] == "Hello there"
+
+
+@pytest.mark.parametrize("fault", [Fault.subtypes(), Fault.json_content_type()])
+async def test_tolerated_variants_give_the_full_reply(site: AIEngineEmulator, fault: Fault) -> None:
+    site.fault = fault
+    assert await ask(site) == REPLY
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "match"),
+    [
+        (
+            Fault.http_status(401),
+            errors.AuthenticationError,
+            r"Opchatgpts: HTTP 401 \[rest_forbidden\]",
+        ),
+        (Fault.http_status(403), errors.PermissionDeniedError, "rest_cookie_invalid_nonce"),
+        (Fault.http_status(500), errors.ServerError, "HTTP 500 OpenAI: The server had an error"),
+        (Fault.error_event(), errors.UpstreamError, "Opchatgpts: OpenAI: The server had an error"),
+        (Fault.no_end(), errors.TruncatedResponseError, "closed without an 'end' event"),
+        (Fault.drop(), errors.TruncatedResponseError, "connection dropped mid-answer"),
+        (Fault.garbage(), errors.BrokenLineError, r"^Broken line: data: <b>Fatal error"),
+        (Fault.no_type(), errors.BrokenLineError, r"^Broken line: .*Opchatgpts: no 'type'"),
+        (Fault.huge_line(), errors.LineTooLongError, "exceeded 1048576 bytes"),
+    ],
+)
+async def test_each_fault_ends_in_its_typed_error(
+    site: AIEngineEmulator, fault: Fault, error: type[Exception], match: str
+) -> None:
+    site.faults.append(fault)
+    with pytest.raises(error, match=match) as caught:
+        await ask(site)
+    assert isinstance(caught.value, errors.ProviderError)
+    assert caught.value.provider == "Opchatgpts"
+
+
+async def test_broken_line_is_still_a_runtime_error(site: AIEngineEmulator) -> None:
+    site.faults.append(Fault.garbage())
+    with pytest.raises(RuntimeError, match=r"^Broken line:"):
+        await ask(site)
+
+
+async def test_rate_limit_carries_retry_after(site: AIEngineEmulator) -> None:
+    site.faults.append(Fault.http_status(429, retry_after=7))
+    with pytest.raises(errors.RateLimitError) as caught:
+        await ask(site)
+    assert (caught.value.status, caught.value.retry_after) == (429, 7.0)
+    assert caught.value.retryable
+
+
+async def test_truncated_answer_keeps_the_partial_text(site: AIEngineEmulator) -> None:
+    site.faults.append(Fault.drop(after=3))
+    with pytest.raises(errors.TruncatedResponseError) as caught:
+        await ask(site)
+    assert caught.value.partial == "Hello from the "
+
+
+async def test_stream_that_breaks_is_reported_after_its_chunks(site: AIEngineEmulator) -> None:
+    site.faults.append(Fault.no_end())
+    received: list[str] = []
+
+    async def consume() -> None:
+        async for chunk in await ask_stream(site):
+            received.append(chunk)
+
+    with pytest.raises(errors.PartialResponseError) as caught:
+        await consume()
+    assert "".join(received) == REPLY  # every chunk arrived, and still no silent success
+    assert caught.value.partial == REPLY
+    assert isinstance(caught.value.cause, errors.TruncatedResponseError)
+
+
+async def test_line_bound_is_configurable(site: AIEngineEmulator) -> None:
+    site.faults.append(Fault.huge_line(size=4000))
+    with pytest.raises(errors.LineTooLongError, match="exceeded 1000 bytes"):
+        await ask(site, max_line_bytes=1000)
+    site.faults.append(Fault.huge_line(size=4000))
+    assert len(await ask(site, max_line_bytes=10_000)) > 4000
+
+
+async def test_a_long_end_line_fits_the_default_bound(site: AIEngineEmulator) -> None:
+    site.reply = "word " * 4000  # a 20 kB reply: its end line repeats all of it
+    assert await ask(site) == "word " * 4000
+
+
+async def test_message_too_long_is_an_upstream_error(site: AIEngineEmulator) -> None:
+    with pytest.raises(errors.UpstreamError, match="too long"):
+        await ask(site, [{"role": "user", "content": "x" * 600}])
+
+
+async def test_slow_first_byte_hits_the_timeout(site: AIEngineEmulator) -> None:
+    site.faults.append(Fault.slow_first_byte(delay=2))
+    with pytest.raises(errors.ProviderTimeoutError, match=r"^Opchatgpts: .*\b0\.3 s"):
+        await ask(site, timeout=0.3)
+
+
+async def test_stall_mid_stream_hits_the_timeout(site: AIEngineEmulator) -> None:
+    site.faults.append(Fault.stall(after=2, delay=2))
+    with pytest.raises(errors.ProviderTimeoutError):
+        await ask(site, timeout=0.5)
+
+
+async def test_unreachable_site_is_a_connection_error() -> None:
+    async with AIEngineEmulator() as gone:
+        url = gone.url
+    with pytest.raises(errors.ProviderConnectionError, match=r"^Opchatgpts: ") as caught:
+        await g4f_lite.ChatCompletion.create_async("", HELLO, provider="Opchatgpts", base_url=url)
+    assert caught.value.retryable
+
+
+async def test_end_event_data_is_json_encoded_twice(site: AIEngineEmulator) -> None:
+    # Guards the emulator's fidelity, which every other test relies on.
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{site.url}/wp-json/mwai-ui/v1/chats/submit",
+            json={"newMessage": "hi", "messages": [], "stream": True},
+        ) as response,
+    ):
+        lines = [line for line in (await response.read()).split(b"\n") if line]
+    end = json.loads(lines[-1][len(b"data: ") :])
+    assert end["type"] == "end" and isinstance(end["data"], str)
+    assert json.loads(end["data"])["reply"] == "Hello from the AI Engine emulator! You said: hi"
