@@ -23,6 +23,18 @@ class Watchdog:
     of the router's per-chunk time). Here the timer is armed once and, when
     it fires, either cancels the waiting task (the limit has passed) or
     re-arms itself for the current limit, which moves on with every chunk.
+
+    Use it without an extra coroutine per chunk::
+
+        watchdog.arm(seconds)
+        try:
+            chunk = await chunks.__anext__()
+        except asyncio.CancelledError:
+            if watchdog.claim():
+                raise MyTimeout from None
+            raise
+        finally:
+            watchdog.disarm()
     """
 
     __slots__ = ("_deadline", "_expired", "_handle", "_loop", "_task")
@@ -34,26 +46,41 @@ class Watchdog:
         self._deadline = math.inf
         self._expired = False
 
+    def arm(self, seconds: float) -> None:
+        """Cancel the current task if the wait that follows takes over ``seconds``."""
+        self._deadline = deadline = self._loop.time() + seconds
+        handle = self._handle
+        if handle is None or handle.when() > deadline:
+            if handle is not None:
+                handle.cancel()
+            self._handle = self._loop.call_at(deadline, self._fire)
+        self._task = asyncio.current_task()
+
+    def disarm(self) -> None:
+        """The wait is over (the timer stays, and is re-armed lazily when it fires)."""
+        self._task = None
+
+    def claim(self) -> bool:
+        """After a ``CancelledError``: whether it was ours (then it is uncancelled)."""
+        if not self._expired:
+            return False  # cancelled by someone else: not ours to swallow
+        self._expired = False
+        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
+        return True
+
     async def wait(self, awaitable: Awaitable[T], seconds: float) -> T:
         """Await ``awaitable``; raise :class:`Expired` if it takes over ``seconds``."""
-        self._deadline = deadline = self._loop.time() + seconds
-        if self._handle is None or self._handle.when() > deadline:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = self._loop.call_at(deadline, self._fire)
-        task = self._task = asyncio.current_task()
+        self.arm(seconds)
         try:
             return await awaitable
         except asyncio.CancelledError:
-            if not self._expired:
-                raise  # cancelled by someone else: not ours to swallow
-            self._expired = False
-            uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-            if uncancel is not None:
-                uncancel()
-            raise Expired from None
+            if self.claim():
+                raise Expired from None
+            raise
         finally:
-            self._task = None
+            self.disarm()
 
     def _fire(self) -> None:
         self._handle = None
@@ -67,7 +94,8 @@ class Watchdog:
         self._task.cancel()
 
     def close(self) -> None:
-        """Disarm the timer."""
+        """Disarm the timer for good."""
+        self._task = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -27,9 +27,9 @@ never sees text twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,7 +45,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from . import errors
-from ._watchdog import Expired, Watchdog
+from ._watchdog import Watchdog
 from .clock import Clock, MonotonicClock
 from .events import EventKind, Listener, RouterEvent
 from .health import Admission, HealthStore, default_health_store
@@ -364,10 +364,36 @@ class RoutedCall:
             if opened.first:
                 yield opened.first
             return
-        # aclosing: a caller that stops early must close the provider's stream now.
-        async with aclosing(self._deliver(opened, deadline)) as chunks:  # type: ignore[type-var]
-            async for chunk in chunks:
+        # The rest of the stream, here rather than in a helper generator: one
+        # generator less per chunk, and closing this one closes the provider's.
+        chunks, name = opened.chunks, opened.provider.name
+        delivered = [opened.first or ""]
+        failed = False
+        try:
+            yield delivered[0]
+            while True:
+                try:
+                    chunk = await self._next(
+                        chunks, opened.watchdog, name, opened.started, deadline, False
+                    )
+                except StopAsyncIteration:
+                    break
+                delivered.append(chunk)
                 yield chunk
+        except Exception as exc:
+            # Text has reached the caller: never restart elsewhere (it would repeat).
+            failed = True
+            self._record_failure(name, exc)
+            logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
+            raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
+        finally:
+            opened.watchdog.close()
+            await _close(chunks)
+            if not failed:
+                # Ended, or the caller stopped reading: either way the provider worked.
+                self._record_success(
+                    name, opened.number, clock.now() - opened.started, opened.first_chunk
+                )
 
     async def _pass(
         self,
@@ -619,21 +645,33 @@ class RoutedCall:
         first: bool,
     ) -> str:
         """The next chunk, within whichever of our limits ends first."""
-        timeouts, now = self.timeouts, self.router.clock.now()
-        limit: float | None = None
-        kind = "total"
-        if first and timeouts.first_chunk is not None:
-            limit, kind = started + timeouts.first_chunk - now, "first_chunk"
-        elif not first and timeouts.idle is not None:
+        timeouts = self.timeouts
+        limit: float | None
+        if not first and deadline is None:  # the common case, mid-stream: idle only
+            if timeouts.idle is None:
+                return await chunks.__anext__()
             limit, kind = timeouts.idle, "idle"
-        if deadline is not None and (limit is None or deadline - now < limit):
-            limit, kind = deadline - now, "total"
-        if limit is None:
-            return await chunks.__anext__()
+        else:
+            now = self.router.clock.now()
+            limit, kind = None, "total"
+            if first and timeouts.first_chunk is not None:
+                limit, kind = started + timeouts.first_chunk - now, "first_chunk"
+            elif not first and timeouts.idle is not None:
+                limit, kind = timeouts.idle, "idle"
+            if deadline is not None and (limit is None or deadline - now < limit):
+                limit, kind = deadline - now, "total"
+            if limit is None:
+                return await chunks.__anext__()
+        # Inline rather than watchdog.wait(): one coroutine less per chunk.
+        watchdog.arm(max(limit, 0.0))
         try:
-            return await watchdog.wait(chunks.__anext__(), max(limit, 0.0))
-        except Expired:
-            raise self._timeout(kind, name) from None
+            return await chunks.__anext__()
+        except asyncio.CancelledError:
+            if watchdog.claim():
+                raise self._timeout(kind, name) from None
+            raise
+        finally:
+            watchdog.disarm()
 
     def _timeout(self, kind: str, name: str) -> errors.ProviderTimeoutError:
         t = self.timeouts
@@ -667,40 +705,6 @@ class RoutedCall:
         )
         if cooldown is not None:
             router.emit(RouterEvent("cooldown", name, wait=cooldown, error=exc))
-
-    # -- streaming after the first chunk -------------------------------------------
-
-    async def _deliver(self, opened: _Opened, deadline: float | None) -> AsyncIterator[str]:
-        """Yield the rest of an opened stream; a failure now is a PartialResponseError."""
-        assert opened.chunks is not None
-        assert opened.first is not None
-        clock, name = self.router.clock, opened.provider.name
-        delivered = [opened.first]
-        failed = False
-        try:
-            yield opened.first
-            while True:
-                try:
-                    chunk = await self._next(
-                        opened.chunks, opened.watchdog, name, opened.started, deadline, False
-                    )
-                except StopAsyncIteration:
-                    break
-                delivered.append(chunk)
-                yield chunk
-        except Exception as exc:
-            failed = True
-            self._record_failure(name, exc)
-            logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
-            raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
-        finally:
-            opened.watchdog.close()
-            await _close(opened.chunks)
-            if not failed:
-                # Ended, or the caller stopped reading: either way the provider worked.
-                self._record_success(
-                    name, opened.number, clock.now() - opened.started, opened.first_chunk
-                )
 
 
 async def _close(chunks: AsyncIterator[str]) -> None:
