@@ -58,6 +58,7 @@ def test_each_capability_excludes_providers_lacking_it(
     echo_provider("Lacking", **{**capable, **flags})
     echo_provider("Capable", **capable)
     router = make_router(FakeClock())
+    request_ = dict(request_)  # the parameter is shared: do not consume it
     messages = request_.pop("messages", USER)
     model = request_.pop("model", "")
     assert [p.name for p in router.plan(model, messages, **request_).candidates] == ["Capable"]
@@ -71,12 +72,13 @@ def test_each_capability_excludes_providers_lacking_it(
 def test_history_and_system_support_qualify() -> None:
     echo_provider("Both", supports_message_history=True, supports_system_message=True)
     echo_provider("Folds", supports_message_history=True, folds_system_message=True)
+    echo_provider("SystemOnly", supports_system_message=True)
     echo_provider("Plain")
     router = make_router(FakeClock())
     assert names(router, HISTORY) == ["Both", "Folds"]
-    assert names(router, SYSTEM) == ["Both", "Folds"]
-    # A system message alone with one user turn is not "history".
-    assert names(router, [{"role": "user", "content": "x"}]) == ["Both", "Folds", "Plain"]
+    # A system message and one user turn is not "history".
+    assert names(router, SYSTEM) == ["Both", "Folds", "SystemOnly"]
+    assert names(router, USER) == ["Both", "Folds", "SystemOnly", "Plain"]
 
 
 def test_needs_auth_provider_is_picked_once_credentials_are_configured() -> None:
