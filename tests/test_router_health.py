@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -224,3 +225,19 @@ async def test_benched_by_a_concurrent_call_between_retries(site: AIEngineEmulat
         await router.complete("", USER, provider="A")
     assert len(site.requests) == 1  # the retry was skipped: A is benched now
     assert not isinstance(info.value.__context__, g4f_lite.errors.ProviderBenchedError)
+
+
+async def test_concurrent_calls_send_a_single_probe(
+    sites: tuple[AIEngineEmulator, AIEngineEmulator],
+) -> None:
+    a, b = sites
+    clock = FakeClock()
+    router = make_router(clock)
+    await router.complete("", USER)  # benches A
+    a.fault = Fault.slow_first_byte(0.2)  # A recovers, slowly
+    clock.advance(30)
+    answers = await asyncio.gather(*(router.complete("", USER) for _ in range(5)))
+    assert len(a.requests) == 4  # three failures, then exactly one probe
+    assert sorted(answers) == ["from A"] + ["from B"] * 4
+    assert len(b.requests) == 1 + 4
+    assert router.health_of("A").state == "closed"
