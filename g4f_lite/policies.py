@@ -29,7 +29,8 @@ class Timeouts:
     connect: float | None = 30.0
     #: From the start of an attempt to its first chunk of text.
     first_chunk: float | None = 120.0
-    #: The longest gap between two chunks.
+    #: The longest wait for the next chunk (time the caller takes between
+    #: chunks does not count).
     idle: float | None = 120.0
     #: The whole call.
     total: float | None = None
