@@ -214,10 +214,10 @@ class AllProvidersFailedError(G4FLiteError):
 
     ``attempts`` lists every try in order (provider, error, elapsed), so two
     providers that share a class name never collapse into one entry.
-    ``exceptions`` holds the same errors as a tuple, in the shape of an
-    ``ExceptionGroup`` (which this is not, so that it works on Python 3.10 and
-    ``except AllProvidersFailedError`` stays an ordinary clause); the last
-    error is also the ``__cause__``.
+    ``message`` and ``exceptions`` (the same errors, as a tuple) have the
+    shape of an ``ExceptionGroup``'s, which this is not, so that it works on
+    Python 3.10 and ``except AllProvidersFailedError`` stays an ordinary
+    clause; the last error is also the ``__cause__``.
     """
 
     def __init__(self, attempts: Sequence[Attempt], elapsed: float, note: str = "") -> None:
@@ -229,6 +229,8 @@ class AllProvidersFailedError(G4FLiteError):
             f"all {len(providers)} provider(s) failed "
             f"({len(self.attempts)} attempt(s) in {elapsed:.2f} s){note}:"
         ]
+        #: The summary line, as ``ExceptionGroup.message`` (the full text lists every try).
+        self.message = lines[0]
         lines += [f"  {i}. {a.describe()}" for i, a in enumerate(self.attempts, 1)]
         super().__init__("\n".join(lines))
 

@@ -120,7 +120,8 @@ async def test_all_failed_lists_every_attempt_and_keeps_same_named_classes_apart
     assert [type(e) for e in error.exceptions] == [ServerError] * 2 + [UpstreamError] * 2
     assert error.__cause__ is error.exceptions[-1]
     message = str(error)
-    assert "all 2 provider(s) failed (4 attempt(s)" in message
+    assert error.message == message.splitlines()[0]
+    assert error.message.startswith("all 2 provider(s) failed (4 attempt(s)")
     assert "SiteB #2: UpstreamError: Upstream: model overloaded" in message
     assert all(x.elapsed >= 0 for x in error.attempts)
 
