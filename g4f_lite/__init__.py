@@ -24,6 +24,10 @@ _EXPORTS = {
     "Message": "types",
     "Messages": "types",
     "ProviderInfo": "types",
+    "ProviderKind": "kinds",
+    "ProviderSettings": "kinds",
+    "configure": "config",
+    "declare_provider": "config",
     "get_provider": "registry",
     "hookimpl": "hookspecs",
     "providers": "registry",
@@ -37,7 +41,11 @@ __all__ = [
     "Message",
     "Messages",
     "ProviderInfo",
+    "ProviderKind",
+    "ProviderSettings",
     "__version__",
+    "configure",
+    "declare_provider",
     "get_provider",
     "hookimpl",
     "providers",
@@ -46,7 +54,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .client import ChatCompletion
+    from .config import configure, declare_provider
     from .hookspecs import hookimpl
+    from .kinds import ProviderKind, ProviderSettings
     from .provider import AsyncGeneratorProvider, BaseProvider
     from .registry import get_provider, providers, register
     from .types import Message, Messages, ProviderInfo

@@ -6,12 +6,14 @@ The whole hierarchy, so that callers can pick the level they care about::
     ├── ConfigurationError (ValueError)
     │   └── InvalidMessagesError
     ├── PluginError                        (broken plugins only warn: PluginWarning)
-    │   └── DuplicateProviderError
+    │   ├── DuplicateProviderError
+    │   └── DuplicateKindError
     ├── ProviderNotFoundError (LookupError)
     ├── NoProviderAvailableError
     └── ProviderError                      every error below names its provider
         ├── ProviderConnectionError        could not reach the site
         ├── ProviderTimeoutError (TimeoutError)
+        ├── MissingCredentialsError        needs an API key and none is configured
         ├── HTTPStatusError                non-2xx answer: status, code, Retry-After
         │   ├── BadRequestError            other 4xx
         │   ├── AuthenticationError        401
@@ -36,11 +38,13 @@ __all__ = [
     "BadRequestError",
     "BrokenLineError",
     "ConfigurationError",
+    "DuplicateKindError",
     "DuplicateProviderError",
     "G4FLiteError",
     "HTTPStatusError",
     "InvalidMessagesError",
     "LineTooLongError",
+    "MissingCredentialsError",
     "NoProviderAvailableError",
     "PermissionDeniedError",
     "PluginError",
@@ -110,6 +114,19 @@ class DuplicateProviderError(PluginError):
         )
 
 
+class DuplicateKindError(PluginError):
+    """Two plugins registered provider kinds with the same (case-insensitive) name."""
+
+    def __init__(self, name: str, plugin: str, other_plugin: str) -> None:
+        self.name = name
+        self.other_plugin = other_plugin
+        super().__init__(
+            plugin,
+            f"registers provider kind {name!r}, which plugin {other_plugin!r} already "
+            "registered; uninstall one of them or restrict loading with G4F_LITE_PLUGINS",
+        )
+
+
 class ProviderNotFoundError(G4FLiteError, LookupError):
     """No registered provider has the requested name."""
 
@@ -153,6 +170,14 @@ class ProviderTimeoutError(ProviderError, TimeoutError):
     """The provider did not answer in time."""
 
     retryable = True
+
+
+class MissingCredentialsError(ProviderError):
+    """The provider needs an API key and none was given or found in its environment variable.
+
+    Raised before any request is made; not retryable, because nothing will
+    change until the caller configures a key.
+    """
 
 
 class HTTPStatusError(ProviderError):

@@ -19,7 +19,7 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     Only the first-party plugins load, so that whatever else is installed in
     the environment cannot change a test's outcome.
     """
-    monkeypatch.setenv(ENV_PLUGINS, "opchatgpts")
+    monkeypatch.setenv(ENV_PLUGINS, "opchatgpts,aiengine,openai")
     registry.reset()
     yield
     registry.reset()
