@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from g4f_lite_aiengine import forget_sites
 
+from g4f_lite import config
 from g4f_lite.registry import ENV_PLUGINS, registry
-from g4f_lite.testing import AIEngineEmulator
+from g4f_lite.testing import AIEngineEmulator, OpenAIEmulator
 
 pytest_plugins = ["g4f_lite.testing.pytest_plugin"]
 
@@ -20,9 +22,16 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     the environment cannot change a test's outcome.
     """
     monkeypatch.setenv(ENV_PLUGINS, "opchatgpts,aiengine,openai")
+    monkeypatch.delenv(config.CONFIG_ENV, raising=False)
     registry.reset()
+    config.reset()
+    # Emulators reuse ports: a nonce remembered for one test's site must not
+    # leak into the next test's.
+    forget_sites()
     yield
+    config.reset()
     registry.reset()
+    forget_sites()
 
 
 @pytest.fixture
@@ -30,3 +39,12 @@ async def site() -> AsyncIterator[AIEngineEmulator]:
     """An emulated AI Engine site served on the test's own event loop."""
     async with AIEngineEmulator() as emulator:
         yield emulator
+
+
+@pytest.fixture
+async def openai_server() -> AsyncIterator[OpenAIEmulator]:
+    """An emulated OpenAI-compatible server (key ``sk-test``) on the test's own event loop."""
+    async with OpenAIEmulator(
+        api_key="sk-test", models=["emulated-model", "other-model"]
+    ) as server:
+        yield server
