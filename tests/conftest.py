@@ -18,10 +18,11 @@ pytest_plugins = ["g4f_lite.testing.pytest_plugin"]
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts with plugins undiscovered and no runtime registrations.
 
-    Only the first-party plugins load, so that whatever else is installed in
-    the environment cannot change a test's outcome.
+    Only the reference plugin loads (``first_party_plugins`` adds the other
+    first-party ones), so that whatever else is installed in the environment
+    cannot change a test's outcome.
     """
-    monkeypatch.setenv(ENV_PLUGINS, "opchatgpts,aiengine,openai")
+    monkeypatch.setenv(ENV_PLUGINS, "opchatgpts")
     monkeypatch.delenv(config.CONFIG_ENV, raising=False)
     registry.reset()
     config.reset()
@@ -32,6 +33,19 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     config.reset()
     registry.reset()
     forget_sites()
+
+
+#: Every first-party plugin's entry point. The core tests keep to the
+#: reference plugin so that their listings stay exact; tests of the provider
+#: family opt in with ``pytestmark = pytest.mark.usefixtures("first_party_plugins")``.
+FIRST_PARTY_PLUGINS = "opchatgpts,aiengine,openai"
+
+
+@pytest.fixture
+def first_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load every first-party plugin: the AI Engine family and the OpenAI-compatible one too."""
+    monkeypatch.setenv(ENV_PLUGINS, FIRST_PARTY_PLUGINS)
+    registry.reset()
 
 
 @pytest.fixture

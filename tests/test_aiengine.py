@@ -24,6 +24,8 @@ from g4f_lite.errors import (
 from g4f_lite.provider import BaseProvider, collect, run_provider
 from g4f_lite.testing import AIEngineEmulator, Fault, Generation
 
+pytestmark = pytest.mark.usefixtures("first_party_plugins")
+
 SUBMIT = "/wp-json/mwai-ui/v1/chats/submit"
 SESSION = "/wp-json/mwai/v1/start_session"
 HELLO = [{"role": "user", "content": "Hello"}]

@@ -19,6 +19,8 @@ from g4f_lite.kinds import ProviderKind, ProviderSettings
 from g4f_lite.registry import registry
 from g4f_lite.testing import AIEngineEmulator, OpenAIEmulator
 
+pytestmark = pytest.mark.usefixtures("first_party_plugins")
+
 TOML = """
 [providers.Opchatgpts]
 base_url = "http://127.0.0.1:9"

@@ -23,6 +23,8 @@ from g4f_lite.errors import (
 from g4f_lite.provider import BaseProvider, collect, run_provider
 from g4f_lite.testing import Fault, OpenAIEmulator
 
+pytestmark = pytest.mark.usefixtures("first_party_plugins")
+
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
 
 
