@@ -161,6 +161,19 @@ async def test_a_stale_nonce_is_refreshed_once(generation: Generation, mode: str
     assert rejected.headers["X-WP-Nonce"] != accepted.headers["X-WP-Nonce"] == site.nonce
 
 
+async def test_auto_follows_a_site_that_upgraded_its_plugin() -> None:
+    async with AIEngineEmulator(generation="2.4.4", reply="ok") as site:
+        provider = declare(site)
+        await ask(provider)
+        assert site_state(site.url).method == "page"
+        site.generation = "3.x"  # the page no longer carries a nonce
+        site.advance(25)
+        site.reset()
+        assert await ask(provider) == "ok"
+        assert site_state(site.url).method == "session"
+    assert calls(site) == [f"POST {SUBMIT}", "GET /", f"POST {SESSION}", f"POST {SUBMIT}"]
+
+
 async def test_a_nonce_rejected_after_the_refresh_fails_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

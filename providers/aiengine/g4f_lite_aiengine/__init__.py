@@ -169,9 +169,11 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
                 if not protocol.is_nonce_error(exc):
                     raise
                 if from_cache:
-                    # A remembered nonce went stale: refresh it once, same way.
+                    # A remembered nonce went stale: refresh it once, the same way
+                    # (or, in "auto" mode, the next way if the site changed).
                     from_cache = False
-                    stale, credentials = credentials, await get(credentials.method)
+                    stale = credentials
+                    index, credentials = await first_available(order, index)
                     credentials.page = credentials.page or stale.page
                     continue
                 if index + 1 < len(order):

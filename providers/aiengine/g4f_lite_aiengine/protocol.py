@@ -265,7 +265,9 @@ def parse_reply(provider: str, body: bytes) -> EndPayload:
                 return _decode_end(provider, event, line)
             if event["type"] == "live" and event.get("subtype") in (None, "content"):
                 parts.append(str(event.get("data", "")))
-        raise TruncatedResponseError(provider, "the answer ended without an 'end' event")
+        error = TruncatedResponseError(provider, "the answer ended without an 'end' event")
+        error.partial = "".join(parts)
+        raise error
     try:
         data = json.loads(text)
     except ValueError:
