@@ -174,14 +174,22 @@ async def test_auto_follows_a_site_that_upgraded_its_plugin() -> None:
     assert calls(site) == [f"POST {SUBMIT}", "GET /", f"POST {SESSION}", f"POST {SUBMIT}"]
 
 
-async def test_a_nonce_rejected_after_the_refresh_fails_clearly(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_revoked_nonces_are_refreshed_too() -> None:
+    async with AIEngineEmulator(generation="2.0", reply="ok") as site:
+        provider = declare(site, nonce="page")
+        await ask(provider)
+        site.revoke_nonces()  # as when WordPress's salts change
+        site.reset()
+        assert await ask(provider) == "ok"
+    assert calls(site) == [f"POST {SUBMIT}", "GET /", f"POST {SUBMIT}"]
+
+
+async def test_a_nonce_rejected_after_the_refresh_fails_clearly() -> None:
     async with AIEngineEmulator(generation="2.4.4") as site:
         provider = declare(site, nonce="page")
         await ask(provider)
-        monkeypatch.setattr(site, "_verify", lambda nonce: 0)  # every nonce is now bad
         site.reset()
+        site.faults.extend([Fault.http_status(403)] * 2)  # 403 rest_cookie_invalid_nonce
         with pytest.raises(PermissionDeniedError, match="still rejected") as info:
             await ask(provider)
     assert info.value.code == "rest_cookie_invalid_nonce"
@@ -314,13 +322,13 @@ async def test_truncated_and_broken_streams_are_typed_errors() -> None:
 
 
 async def test_nonces_and_sessions_never_reach_errors_reprs_or_logs(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with AIEngineEmulator(generation="3.x") as site:
         provider = declare(site)
         await ask(provider)
-        monkeypatch.setattr(site, "_verify", lambda nonce: 0)
+        site.faults.extend([Fault.http_status(401)] * 2)
         with pytest.raises(ProviderError) as info:
             await ask(provider)
         state = site_state(site.url)

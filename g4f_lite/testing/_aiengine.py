@@ -285,6 +285,10 @@ class AIEngineEmulator:
         """Move the virtual clock: 12 hours ages a nonce, 24 hours expires it."""
         self.clock_hours += hours
 
+    def revoke_nonces(self) -> None:
+        """Invalidate every nonce handed out so far, as a change of WordPress salts does."""
+        self._secret = secrets.token_hex(8)
+
     def _tick(self) -> int:
         return math.floor(self.clock_hours / _TICK_HOURS)
 
