@@ -237,9 +237,11 @@ async def test_declared_providers_work_with_their_call_options() -> None:
 
 
 def test_cli_lists_siblings_presets_and_declared_providers(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    g4f_lite.configure({"providers": {"Mine": {"kind": "openai", "base_url": "http://h/v1"}}})
+    path = tmp_path / "mine.toml"
+    path.write_text('[providers.Mine]\nkind = "openai"\nbase_url = "http://h/v1"\n')
+    monkeypatch.setenv(config.CONFIG_ENV, str(path))
     assert cli_main(["providers", "--json"]) == 0
     listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
     for name in ("NoowAi", "Chatgpt4Online", "ChatgptAi", "OnlineGpt", "AiChatOnline"):
@@ -272,3 +274,27 @@ async def test_an_emulated_endpoint_in_a_file(tmp_path: Path) -> None:
             "m", [{"role": "user", "content": "Hi"}], provider="Local"
         )
     assert text == "local"
+
+
+def test_cli_reads_the_configuration_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    aiengine_emulator: AIEngineEmulator,
+) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(
+        f'[providers.Declared]\nkind = "aiengine"\nurl = "{aiengine_emulator.url}"\n'
+        "[providers.Opchatgpts]\ntimeout = 0.001\n"
+    )
+    monkeypatch.setenv(config.CONFIG_ENV, str(path))
+    assert cli_main(["providers", "--json"]) == 0
+    assert "Declared" in {p["name"] for p in json.loads(capsys.readouterr().out)}
+    assert cli_main(["chat", "-p", "declared", "Hi there"]) == 0
+    assert capsys.readouterr().out.endswith("You said: Hi there\n")
+    # The table's timeout reaches the provider: far too short to answer.
+    assert cli_main(["chat", "-p", "opchatgpts", "--base-url", aiengine_emulator.url, "Hi"]) == 1
+    assert "Opchatgpts" in capsys.readouterr().err
+    path.write_text("[providers.Declared]\nkind = 'aiengine'\n")
+    assert cli_main(["providers"]) == 1
+    assert "missing required field 'url'" in capsys.readouterr().err
