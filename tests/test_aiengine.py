@@ -87,6 +87,18 @@ async def test_auto_remembers_per_site() -> None:
         assert site_state(new.url).method == "session"
 
 
+async def test_a_site_that_starts_wanting_a_nonce_is_rediscovered() -> None:
+    async with AIEngineEmulator(generation="1.9", reply="ok") as site:
+        provider = declare(site)
+        await ask(provider)
+        site.generation = "2.0"
+        site.reset()
+        assert await ask(provider) == "ok"
+        assert site_state(site.url).method == "page"
+    # No pointless retry without a nonce: straight on to the page.
+    assert calls(site) == [f"POST {SUBMIT}", "GET /", f"POST {SUBMIT}"]
+
+
 async def test_nonce_and_session_are_sent_as_the_plugin_expects() -> None:
     async with AIEngineEmulator(generation="3.x") as site:
         await ask(declare(site, nonce="session"))

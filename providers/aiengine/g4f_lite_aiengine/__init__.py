@@ -145,7 +145,8 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
         start = METHODS.index(state.method or "none")
         order = list(METHODS[start:]) if mode == "auto" else [mode]
         cached = state.credentials
-        from_cache = cached is not None and cached.method == order[0]
+        # Only a remembered nonce can go stale; "none" has nothing to refresh.
+        from_cache = cached is not None and cached.method == order[0] and cached.nonce is not None
         if cached is not None and from_cache:
             index, credentials = 0, cached
         else:

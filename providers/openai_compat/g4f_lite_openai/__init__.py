@@ -18,7 +18,6 @@ that echoes the key in an error body has it replaced by ``***``).
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -52,8 +51,6 @@ __all__ = [
     "register_provider_kinds",
     "register_providers",
 ]
-
-logger = logging.getLogger("g4f_lite.openai")
 
 # Sampling options passed through to the server when the caller gives them.
 _PASSTHROUGH = (
