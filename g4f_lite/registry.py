@@ -77,7 +77,7 @@ def _normalise(name: str) -> str:
 
 
 class Registry:
-    """Providers by case-insensitive name, loaded lazily from plugins."""
+    """Providers and provider kinds by case-insensitive name, loaded lazily from plugins."""
 
     def __init__(self, group: str = hookspecs.PROJECT_NAME) -> None:
         self.group = group
