@@ -166,13 +166,15 @@ def _describe(exc: ValidationError, allowed: list[str]) -> str:
     """
     problems = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "table"
+        where = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":
             problems.append(f"missing required field {where!r}")
         elif error["type"] == "extra_forbidden":
             problems.append(f"unknown field {where!r} (allowed: {', '.join(allowed)})")
+        elif not where:  # a rule about several fields
+            problems.append(message)
         else:
-            message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"field {where!r}: {message}")
     return "; ".join(problems)
 

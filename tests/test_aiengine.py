@@ -390,3 +390,12 @@ def test_end_payload_is_decoded_twice() -> None:
     assert payload.reply == "x"
     assert payload.new_token == "tok"
     assert "tok" not in repr(payload)
+
+
+async def test_connections_are_reused_across_nonce_discovery() -> None:
+    async with AIEngineEmulator(generation="3.x") as site:
+        provider = declare(site)
+        await ask(provider)
+        await ask(provider, stream=False)
+        await ask(provider)
+    assert len({r.client_port for r in site.requests}) == 1

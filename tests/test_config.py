@@ -143,6 +143,17 @@ def test_an_invalid_configuration_changes_nothing(toml_file: Path) -> None:
         ({"X": {"kind": "aiengine", "url": "ftp://a.b"}}, r"field 'url': must start with http"),
         ({"X": {"kind": "openai", "base_url": "http://h", "timeout": 0}}, r"field 'timeout'"),
         ({"Nope": {"timeout": 3}}, r"\[providers.Nope\]: no provider named 'Nope'"),
+        (
+            {
+                "X": {
+                    "kind": "openai",
+                    "base_url": "http://h",
+                    "models": ["a"],
+                    "default_model": "b",
+                }
+            },
+            r"\[providers.X\] default_model 'b' is not in models",
+        ),
         ({"Opchatgpts": {"kind": "aiengine", "url": "https://a.b"}}, r"already registered by"),
         ({"Opchatgpts": {"bot_id": "x"}}, r"unknown field 'bot_id'"),
         ({"Opchatgpts": "fast"}, r"\[providers.Opchatgpts\] must be a table"),

@@ -184,3 +184,12 @@ def test_through_the_synchronous_api(openai_emulator: OpenAIEmulator) -> None:
         )
         == "sync"
     )
+
+
+async def test_connections_are_reused(openai_server: OpenAIEmulator) -> None:
+    provider = declare(openai_server)
+    await ask(provider)
+    await ask(provider, stream=False)
+    await ask(provider)
+    ports = {r.client_port for r in openai_server.requests}
+    assert len(ports) == 1

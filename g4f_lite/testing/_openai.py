@@ -164,7 +164,14 @@ class OpenAIEmulator:
             body: Any = await request.json() if request.can_read_body else None
         except ValueError:
             body = None
-        record = RecordedRequest(request.method, request.path, dict(request.headers), body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        record = RecordedRequest(
+            request.method,
+            request.path,
+            dict(request.headers),
+            body,
+            client_port=peer[1] if peer else None,
+        )
         self.requests.append(record)
         denied = self._authorised(request)
         if denied is not None:

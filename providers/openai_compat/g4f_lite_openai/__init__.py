@@ -34,7 +34,13 @@ from g4f_lite.errors import (
     UpstreamError,
     error_for_status,
 )
-from g4f_lite.http import DEFAULT_MAX_LINE_BYTES, get_session, iter_lines, parse_retry_after
+from g4f_lite.http import (
+    DEFAULT_MAX_LINE_BYTES,
+    drain,
+    get_session,
+    iter_lines,
+    parse_retry_after,
+)
 from g4f_lite.http import request_timeout as _request_timeout
 from g4f_lite.kinds import ProviderKind, ProviderSettings
 from g4f_lite.types import Messages
@@ -229,6 +235,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                 continue
             payload = line[5:].strip()
             if payload == b"[DONE]":
+                await drain(response)  # so that the connection goes back to the pool
                 return
             try:
                 event = json.loads(payload)
