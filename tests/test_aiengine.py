@@ -149,6 +149,15 @@ async def test_page_mode_reads_the_chat_page_and_its_bot_settings() -> None:
     assert submit.body["contextId"] == 99
 
 
+def test_a_declared_site_can_name_the_models_it_serves() -> None:
+    provider = g4f_lite.declare_provider(
+        "Modelled", "aiengine", url="https://m.example", models=["gpt-4o-mini"]
+    )
+    assert provider.supports_model("gpt-4o-mini")
+    assert not provider.supports_model("gpt-4")
+    assert [i.name for i in g4f_lite.providers(model="gpt-4o-mini")] == ["Modelled"]
+
+
 async def test_declared_bot_settings_win_over_the_page() -> None:
     async with AIEngineEmulator(generation="2.0", bot_id="chatbot-7", context_id=99) as site:
         await ask(declare(site, nonce="page", bot_id="mine", context_id=5))
@@ -310,8 +319,13 @@ async def test_error_event_and_rejection_before_streaming() -> None:
         with pytest.raises(UpstreamError, match="server had an error") as info:
             await ask(provider)
         assert info.value.partial == "Hello "
-        with pytest.raises(UpstreamError, match="too long"):
+        with pytest.raises(UpstreamError, match="too long") as rejected:
             await ask(provider, [{"role": "user", "content": "x" * 11}])
+        with pytest.raises(UpstreamError, match="too long") as rejected_json:
+            await ask(provider, [{"role": "user", "content": "x" * 11}], stream=False)
+    assert info.value.retryable  # an upstream failure mid-answer may pass
+    assert not rejected.value.retryable  # a refused message will be refused again
+    assert not rejected_json.value.retryable
 
 
 async def test_truncated_and_broken_streams_are_typed_errors() -> None:

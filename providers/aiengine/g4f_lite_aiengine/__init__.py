@@ -281,6 +281,8 @@ class AIEngineSite(ProviderSettings):
     working: bool = True
     supports_gpt_35_turbo: bool = False
     supports_gpt_4: bool = False
+    #: Model names to route to this site (the site picks its model itself).
+    models: list[str] = Field(default_factory=list)
     description: str = ""
 
     @field_validator("url")
@@ -309,6 +311,7 @@ def make_provider(name: str, site: AIEngineSite) -> type[AIEngineProvider]:
         "working": site.working,
         "supports_gpt_35_turbo": site.supports_gpt_35_turbo,
         "supports_gpt_4": site.supports_gpt_4,
+        "models": tuple(site.models),
         "bot_id": site.bot_id,
         "custom_id": site.custom_id,
         "context_id": site.context_id,

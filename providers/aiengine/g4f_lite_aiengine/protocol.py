@@ -189,6 +189,10 @@ async def iter_text(
     """
     plain: list[bytes] | None = None
     seen_event = False
+    # A lone `error` event in an application/json answer is the plugin
+    # refusing the request before streaming (e.g. a message over the input
+    # limit): asking the same site again cannot help.
+    json_labelled = response.content_type == "application/json"
     async for line in iter_lines(response, provider, max_line_bytes):
         if plain is not None:
             plain.append(line)
@@ -197,6 +201,7 @@ async def iter_text(
             if not seen_event and line.lstrip().startswith(b"{"):
                 plain = [line]
             continue
+        first_event = not seen_event
         seen_event = True
         try:
             event = json.loads(line[5:])
@@ -219,7 +224,8 @@ async def iter_text(
             await drain(response)  # so that the connection goes back to the pool
             return
         elif kind == "error":
-            raise UpstreamError(provider, _error_message(event))
+            rejected = first_event and json_labelled
+            raise UpstreamError(provider, _error_message(event), retryable=not rejected)
         # Unknown event types are newer plugins' business: skip them.
     if plain is not None:
         end = parse_reply(provider, b"\n".join(plain))
@@ -260,7 +266,8 @@ def parse_reply(provider: str, body: bytes) -> EndPayload:
             if not isinstance(event, dict) or "type" not in event:
                 raise BrokenLineError(provider, line, "no 'type'")
             if event["type"] == "error":
-                raise UpstreamError(provider, _error_message(event))
+                # SSE framing in a JSON answer: refused before answering.
+                raise UpstreamError(provider, _error_message(event), retryable=bool(parts))
             if event["type"] == "end":
                 return _decode_end(provider, event, line)
             if event["type"] == "live" and event.get("subtype") in (None, "content"):
