@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import g4f_lite
+from g4f_lite import config
 from g4f_lite.errors import ProviderError, ServerError
 from g4f_lite.provider import collect, run_provider
 from g4f_lite.testing import AIEngineEmulator, Fault, OpenAIEmulator
@@ -44,7 +45,7 @@ async def test_a_failing_site_gives_a_retryable_error_naming_it_then_the_endpoin
         answer = None
         for name in ("Site", "Local"):
             provider = g4f_lite.get_provider(name)
-            options = g4f_lite.config.provider_options(name)
+            options = config.provider_options(name)
             try:
                 answer = await collect(run_provider(provider, "", HELLO, **options), name)
                 break
