@@ -31,6 +31,10 @@ _EXPORTS = {
     "Router": "router",
     "RouterEvent": "events",
     "Timeouts": "policies",
+    "ProviderKind": "kinds",
+    "ProviderSettings": "kinds",
+    "configure": "config",
+    "declare_provider": "config",
     "get_provider": "registry",
     "hookimpl": "hookspecs",
     "providers": "registry",
@@ -47,11 +51,15 @@ __all__ = [
     "Messages",
     "ProviderHealth",
     "ProviderInfo",
+    "ProviderKind",
+    "ProviderSettings",
     "RetryPolicy",
     "Router",
     "RouterEvent",
     "Timeouts",
     "__version__",
+    "configure",
+    "declare_provider",
     "get_provider",
     "hookimpl",
     "providers",
@@ -60,9 +68,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .client import ChatCompletion
+    from .config import configure, declare_provider
     from .events import RouterEvent
     from .health import CircuitBreaker, InMemoryHealthStore
     from .hookspecs import hookimpl
+    from .kinds import ProviderKind, ProviderSettings
     from .policies import RetryPolicy, Timeouts
     from .provider import AsyncGeneratorProvider, BaseProvider
     from .registry import get_provider, providers, register

@@ -112,7 +112,10 @@ async def _stream_to(out: TextIO, provider: str, model: str, prompt: str, **kwar
 
 
 def _chat(args: argparse.Namespace, out: TextIO) -> int:
-    kwargs: dict[str, Any] = {}
+    from .config import provider_options
+
+    # The provider's [providers.NAME] options, overridden by the flags given.
+    kwargs: dict[str, Any] = provider_options(args.provider)
     if args.base_url:
         kwargs["base_url"] = args.base_url
     if args.timeout:
@@ -142,6 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
     try:
+        if args.command in ("providers", "chat"):
+            from .config import configure
+
+            # $G4F_LITE_CONFIG or ./g4f-lite.toml: declared providers, per-provider options.
+            configure()
         if args.command == "providers":
             return _providers(args, out)
         if args.command == "chat":

@@ -6,7 +6,8 @@ The whole hierarchy, so that callers can pick the level they care about::
     ├── ConfigurationError (ValueError)
     │   └── InvalidMessagesError
     ├── PluginError                        (broken plugins only warn: PluginWarning)
-    │   └── DuplicateProviderError
+    │   ├── DuplicateProviderError
+    │   └── DuplicateKindError
     ├── ProviderNotFoundError (LookupError)
     ├── NoProviderAvailableError           nothing qualifies: says what excluded what
     │   └── AllProvidersBenchedError       every candidate cools down: retry_after
@@ -20,6 +21,7 @@ The whole hierarchy, so that callers can pick the level they care about::
         │   └── TotalTimeoutError          the call's whole deadline ran out
         ├── ProviderBenchedError           skipped: the circuit breaker benched it
         ├── PartialResponseError           a stream failed after text reached the caller
+        ├── MissingCredentialsError        needs an API key and none is configured
         ├── HTTPStatusError                non-2xx answer: status, code, Retry-After
         │   ├── BadRequestError            other 4xx
         │   ├── AuthenticationError        401
@@ -53,6 +55,7 @@ __all__ = [
     "BrokenLineError",
     "ConfigurationError",
     "ConnectTimeoutError",
+    "DuplicateKindError",
     "DuplicateProviderError",
     "FirstChunkTimeoutError",
     "G4FLiteError",
@@ -60,6 +63,7 @@ __all__ = [
     "IdleTimeoutError",
     "InvalidMessagesError",
     "LineTooLongError",
+    "MissingCredentialsError",
     "NoProviderAvailableError",
     "PartialResponseError",
     "PermissionDeniedError",
@@ -129,6 +133,19 @@ class DuplicateProviderError(PluginError):
             plugin,
             f"registers provider {name!r}, which plugin {other_plugin!r} already registered; "
             "uninstall one of them or restrict loading with G4F_LITE_PLUGINS",
+        )
+
+
+class DuplicateKindError(PluginError):
+    """Two plugins registered provider kinds with the same (case-insensitive) name."""
+
+    def __init__(self, name: str, plugin: str, other_plugin: str) -> None:
+        self.name = name
+        self.other_plugin = other_plugin
+        super().__init__(
+            plugin,
+            f"registers provider kind {name!r}, which plugin {other_plugin!r} already "
+            "registered; uninstall one of them or restrict loading with G4F_LITE_PLUGINS",
         )
 
 
@@ -317,6 +334,14 @@ class PartialResponseError(ProviderError):
             f"{type(cause).__name__}: {getattr(cause, 'detail', cause)}",
         )
         self.partial = partial
+
+
+class MissingCredentialsError(ProviderError):
+    """The provider needs an API key and none was given or found in its environment variable.
+
+    Raised before any request is made; not retryable, because nothing will
+    change until the caller configures a key.
+    """
 
 
 class HTTPStatusError(ProviderError):

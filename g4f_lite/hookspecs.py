@@ -9,6 +9,10 @@ group; it implements hooks with the :data:`hookimpl` marker::
     def register_providers(register):
         register(MyProvider)
 
+    @g4f_lite.hookimpl
+    def register_provider_kinds(register):
+        register(ProviderKind("mykind", MyOptions, make_provider))
+
 Hooks receive a ``register`` callback instead of returning values, so one
 plugin can register several things, and new keyword arguments can be added
 to a hook later without breaking plugins that do not take them.
@@ -22,10 +26,20 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .events import RouterEvent
+    from .kinds import ProviderKind
     from .provider import BaseProvider
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_providers", "router_event"]
+__all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+    "register_provider_kinds",
+    "register_providers",
+    "router_event",
+]
 
 #: The pluggy project name, which is also the entry point group plugins use.
 PROJECT_NAME = "g4f_lite"
@@ -44,6 +58,21 @@ def register_providers(register: Callable[[type[BaseProvider]], None]) -> None:
     anything else is reported with a warning naming the plugin and skipped.
     A name already registered by another plugin is an error naming both.
     The return value is ignored.
+    """
+
+
+@hookspec
+def register_provider_kinds(register: Callable[[ProviderKind[Any]], None]) -> None:
+    """Register the plugin's provider kinds by calling ``register(kind)`` once per kind.
+
+    A kind (:class:`g4f_lite.kinds.ProviderKind`) is a factory: it turns a
+    ``[providers.NAME]`` table with ``kind = "<kind.name>"`` (or a call to
+    :func:`g4f_lite.config.declare_provider`) into a new provider class.
+    Called once, together with :func:`register_providers`, the first time
+    providers or kinds are needed. Kind names are case-insensitive; a name
+    another plugin already registered is an error naming both plugins, and
+    anything that is not a ``ProviderKind`` is reported with a warning and
+    skipped. The return value is ignored.
     """
 
 

@@ -1,7 +1,7 @@
 """The provider registry: plugin discovery, runtime registration and queries.
 
 Plugins are found through the ``g4f_lite`` entry point group the first time a
-provider is needed, never at import. First-party providers (the distributions
+provider (or a provider kind) is needed, never at import. First-party providers (the distributions
 under ``providers/``) go through exactly the same path as third-party ones.
 
 ``G4F_LITE_PLUGINS`` (a comma-separated list of entry point or distribution
@@ -18,19 +18,28 @@ import time
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pluggy
 
 from . import hookspecs
-from .errors import DuplicateProviderError, PluginWarning, ProviderNotFoundError
+from .errors import (
+    ConfigurationError,
+    DuplicateKindError,
+    DuplicateProviderError,
+    PluginWarning,
+    ProviderNotFoundError,
+)
 from .health import default_health_store
+from .kinds import ProviderKind
 from .provider import BaseProvider
 from .types import ProviderInfo
 
 __all__ = [
     "ENV_PLUGINS",
     "RUNTIME_PLUGIN",
+    "Entry",
+    "KindEntry",
     "Registry",
     "get_provider",
     "providers",
@@ -57,18 +66,28 @@ class Entry:
         return self.provider.get_info(self.plugin)
 
 
+@dataclass(frozen=True)
+class KindEntry:
+    """A registered provider kind and the plugin that registered it."""
+
+    kind: ProviderKind[Any]
+    plugin: str
+
+
 def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
 class Registry:
-    """Providers by case-insensitive name, loaded lazily from plugins."""
+    """Providers and provider kinds by case-insensitive name, loaded lazily from plugins."""
 
     def __init__(self, group: str = hookspecs.PROJECT_NAME) -> None:
         self.group = group
         self._lock = threading.RLock()
         self._runtime: dict[str, Entry] = {}
+        self._runtime_kinds: dict[str, KindEntry] = {}
         self._entries: dict[str, Entry] | None = None
+        self._kinds: dict[str, KindEntry] = {}
         self._pm: pluggy.PluginManager | None = None
 
     # -- loading -----------------------------------------------------------
@@ -93,9 +112,15 @@ class Registry:
             for impl in pm.hook.register_providers.get_hookimpls():
                 label = distributions.get(impl.plugin_name, impl.plugin_name)
                 self._call_plugin(label, impl, entries)
+            kinds: dict[str, KindEntry] = {}
+            for impl in pm.hook.register_provider_kinds.get_hookimpls():
+                label = distributions.get(impl.plugin_name, impl.plugin_name)
+                self._call_kind_plugin(label, impl, kinds)
             for entry in self._runtime.values():
                 self._add(entries, entry)
-            self._pm, self._entries = pm, entries
+            for kind_entry in self._runtime_kinds.values():
+                self._add_kind(kinds, kind_entry)
+            self._pm, self._kinds, self._entries = pm, kinds, entries
             return entries
 
     def _load_entry_points(self, pm: pluggy.PluginManager) -> dict[str, str]:
@@ -160,6 +185,40 @@ class Registry:
                 stacklevel=4,
             )
 
+    def _call_kind_plugin(
+        self, label: str, impl: pluggy.HookImpl, kinds: dict[str, KindEntry]
+    ) -> None:
+        def register_one(kind: ProviderKind[Any]) -> None:
+            if not isinstance(kind, ProviderKind):
+                warnings.warn(
+                    f"g4f-lite plugin {label!r} registered {kind!r} as a provider kind, "
+                    "which is not a g4f_lite.kinds.ProviderKind; skipped",
+                    PluginWarning,
+                    stacklevel=2,
+                )
+                return
+            self._add_kind(kinds, KindEntry(kind, label))
+
+        try:
+            impl.function(**{arg: register_one for arg in impl.argnames})
+        except DuplicateKindError:
+            raise
+        except Exception as exc:
+            warnings.warn(
+                f"g4f-lite plugin {label!r} failed in register_provider_kinds and its kinds "
+                f"may be missing: {type(exc).__name__}: {exc}",
+                PluginWarning,
+                stacklevel=4,
+            )
+
+    @staticmethod
+    def _add_kind(kinds: dict[str, KindEntry], entry: KindEntry) -> None:
+        key = _normalise(entry.kind.name)
+        existing = kinds.get(key)
+        if existing is not None and existing.kind is not entry.kind:
+            raise DuplicateKindError(entry.kind.name, entry.plugin, existing.plugin)
+        kinds[key] = entry
+
     @staticmethod
     def _add(entries: dict[str, Entry], entry: Entry) -> None:
         key = entry.provider.name.lower()
@@ -170,9 +229,13 @@ class Registry:
 
     # -- registration ------------------------------------------------------
 
-    def register(self, provider: P) -> P:
-        """Register a provider class at runtime; usable as a class decorator."""
-        entry = Entry(provider, RUNTIME_PLUGIN)
+    def register(self, provider: P, *, plugin: str = RUNTIME_PLUGIN) -> P:
+        """Register a provider class at runtime; usable as a class decorator.
+
+        ``plugin`` is the label shown as the provider's origin (``runtime``
+        unless given; providers declared in a configuration file use ``config``).
+        """
+        entry = Entry(provider, plugin)
         with self._lock:
             if not (isinstance(provider, type) and issubclass(provider, BaseProvider)):
                 raise TypeError(f"register() takes a BaseProvider subclass, got {provider!r}")
@@ -192,10 +255,31 @@ class Registry:
             if entry is not None and self._entries is not None:
                 self._entries.pop(key, None)
 
+    def register_kind(self, kind: ProviderKind[Any]) -> ProviderKind[Any]:
+        """Register a provider kind at runtime (plugins use the hook instead)."""
+        if not isinstance(kind, ProviderKind):
+            raise TypeError(f"register_kind() takes a ProviderKind, got {kind!r}")
+        entry = KindEntry(kind, RUNTIME_PLUGIN)
+        with self._lock:
+            self._load()
+            self._add_kind(dict(self._kinds), entry)  # validate before mutating
+            self._add_kind(self._kinds, entry)
+            self._runtime_kinds[_normalise(kind.name)] = entry
+        return kind
+
+    def unregister_kind(self, name: str) -> None:
+        """Remove a provider kind registered at runtime."""
+        key = _normalise(name)
+        with self._lock:
+            if self._runtime_kinds.pop(key, None) is not None:
+                self._kinds.pop(key, None)
+
     def reset(self) -> None:
         """Forget everything, so that plugins are discovered again on next use."""
         with self._lock:
             self._runtime.clear()
+            self._runtime_kinds.clear()
+            self._kinds = {}
             self._entries = None
             self._pm = None
 
@@ -214,6 +298,26 @@ class Registry:
             close = difflib.get_close_matches(name.lower(), list(names), n=3, cutoff=0.6)
             raise ProviderNotFoundError(name, [names[c] for c in close])
         return entry.provider
+
+    def kinds(self) -> list[KindEntry]:
+        """Every registered provider kind, in registration order."""
+        self._load()
+        return list(self._kinds.values())
+
+    def get_kind(self, name: str) -> ProviderKind[Any]:
+        """The provider kind called ``name`` (case-insensitive).
+
+        Raises :class:`~g4f_lite.errors.ConfigurationError` listing the known kinds.
+        """
+        self._load()
+        entry = self._kinds.get(_normalise(name))
+        if entry is None:
+            known = ", ".join(sorted(e.kind.name for e in self._kinds.values())) or "none"
+            raise ConfigurationError(
+                f"unknown provider kind {name!r} (known kinds: {known}; kinds come from "
+                "plugins such as g4f-lite-aiengine and g4f-lite-openai)"
+            )
+        return entry.kind
 
     def plugin_of(self, provider: type[BaseProvider]) -> str:
         """The label of the plugin that registered ``provider``, or ``runtime``."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from g4f_lite_aiengine import forget_sites
 
+from g4f_lite import config
 from g4f_lite.health import default_health_store
 from g4f_lite.registry import ENV_PLUGINS, registry
 from g4f_lite.router import set_default_router
-from g4f_lite.testing import AIEngineEmulator
+from g4f_lite.testing import AIEngineEmulator, OpenAIEmulator
 
 pytest_plugins = ["g4f_lite.testing.pytest_plugin"]
 
@@ -18,16 +20,37 @@ pytest_plugins = ["g4f_lite.testing.pytest_plugin"]
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts with plugins undiscovered and no runtime registrations.
 
-    Only the first-party plugins load, so that whatever else is installed in
-    the environment cannot change a test's outcome. Provider health and the
-    default router are process-wide too: a provider benched by one test must
-    not be skipped in the next.
+    Only the reference plugin loads (``first_party_plugins`` adds the other
+    first-party ones), so that whatever else is installed in the environment
+    cannot change a test's outcome. Provider health and the default router
+    are process-wide too: a provider benched by one test must not be skipped
+    in the next.
     """
     monkeypatch.setenv(ENV_PLUGINS, "opchatgpts")
+    monkeypatch.delenv(config.CONFIG_ENV, raising=False)
     registry.reset()
     default_health_store().reset()
     set_default_router(None)
+    config.reset()
+    # Emulators reuse ports: a nonce remembered for one test's site must not
+    # leak into the next test's.
+    forget_sites()
     yield
+    config.reset()
+    registry.reset()
+    forget_sites()
+
+
+#: Every first-party plugin's entry point. The core tests keep to the
+#: reference plugin so that their listings stay exact; tests of the provider
+#: family opt in with ``pytestmark = pytest.mark.usefixtures("first_party_plugins")``.
+FIRST_PARTY_PLUGINS = "opchatgpts,aiengine,openai"
+
+
+@pytest.fixture
+def first_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load every first-party plugin: the AI Engine family and the OpenAI-compatible one too."""
+    monkeypatch.setenv(ENV_PLUGINS, FIRST_PARTY_PLUGINS)
     registry.reset()
     default_health_store().reset()
     set_default_router(None)
@@ -38,3 +61,12 @@ async def site() -> AsyncIterator[AIEngineEmulator]:
     """An emulated AI Engine site served on the test's own event loop."""
     async with AIEngineEmulator() as emulator:
         yield emulator
+
+
+@pytest.fixture
+async def openai_server() -> AsyncIterator[OpenAIEmulator]:
+    """An emulated OpenAI-compatible server (key ``sk-test``) on the test's own event loop."""
+    async with OpenAIEmulator(
+        api_key="sk-test", models=["emulated-model", "other-model"]
+    ) as server:
+        yield server

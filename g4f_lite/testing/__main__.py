@@ -11,7 +11,9 @@ from ._aiengine import AIEngineEmulator
 
 async def _serve(args: argparse.Namespace) -> None:
     reply = " ".join(f"w{i}" for i in range(args.reply_words)) if args.reply_words else None
-    async with AIEngineEmulator(host=args.host, port=args.port, reply=reply) as emulator:
+    async with AIEngineEmulator(
+        host=args.host, port=args.port, reply=reply, generation=args.generation
+    ) as emulator:
         print(emulator.url, flush=True)
         await asyncio.Event().wait()
 
@@ -23,6 +25,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument(
         "--reply-words", type=int, default=0, help="answer with this many words (default: echo)"
+    )
+    parser.add_argument(
+        "--generation",
+        choices=["1.9", "2.0", "2.4.4", "2.8.5", "3.x"],
+        default="1.9",
+        help="the AI Engine plugin generation to play (default: 1.9, no nonce)",
     )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):

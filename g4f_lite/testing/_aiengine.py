@@ -1,23 +1,57 @@
-"""An offline emulator of the WordPress "AI Engine" chat protocol, faults included."""
+"""An offline emulator of the WordPress "AI Engine" chat protocol, faults included.
+
+Besides the chat endpoint it emulates how each plugin generation lets a
+logged-out visitor in (``generation=``):
+
+==========  =============================================================
+generation  behaviour
+==========  =============================================================
+``"1.9"``   no nonce (the default, as opchatgpts.net ran)
+``"2.0"``   ``X-WP-Nonce`` required; the chat page's ``data-system``
+            attribute carries ``restNonce``; no ``start_session``
+``"2.4.4"`` as 2.0, plus ``POST /wp-json/mwai/v1/start_session``
+``"2.8.5"`` as 2.4.4, plus rotation: a nonce 12-24 hours old is accepted
+            and replaced (``end.new_token``, ``X-WP-Nonce`` header)
+``"3.x"``   the page's ``restNonce`` and ``sessionId`` are ``null``:
+            ``start_session`` is the only way in; rotation as 2.8.5
+==========  =============================================================
+
+Nonces follow WordPress: one nonce per 12-hour tick, shared by every
+anonymous visitor, accepted for two ticks. Time is virtual: call
+:meth:`AIEngineEmulator.advance` to age nonces without waiting. A request
+without a nonce gets 401 ``rest_forbidden``; a stale or wrong one gets 403
+``rest_cookie_invalid_nonce``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import html
 import json
+import math
+import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from aiohttp import web
 
-__all__ = ["AIEngineEmulator", "Fault", "FaultKind", "RecordedRequest"]
+__all__ = ["AIEngineEmulator", "Fault", "FaultKind", "Generation", "RecordedRequest"]
 
 SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
 _BATCH_BYTES = 2048
+START_SESSION_PATH = "/wp-json/mwai/v1/start_session"
+
+#: The plugin generations the emulator can play (see the module docstring).
+Generation: TypeAlias = Literal["1.9", "2.0", "2.4.4", "2.8.5", "3.x"]
+_GENERATIONS: tuple[Generation, ...] = ("1.9", "2.0", "2.4.4", "2.8.5", "3.x")
+# WordPress nonces live for two ticks of 12 hours.
+_TICK_HOURS = 12.0
 
 FaultKind = Literal[
     "status",
@@ -170,9 +204,32 @@ class AIEngineEmulator:
         fault: Fault | None = None,
         input_limit: int = 512,
         max_messages: int = 15,
+        generation: Generation = "1.9",
+        page_path: str = "/",
+        bot_id: str = "default",
+        custom_id: str | None = None,
+        context_id: int = 28,
+        refresh_header: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        if generation not in _GENERATIONS:
+            raise ValueError(f"generation must be one of {', '.join(_GENERATIONS)}")
+        self.generation: Generation = generation
+        #: Where the chat page (with its ``data-system`` attribute) is served.
+        self.page_path = page_path
+        #: The chatbot settings the page advertises.
+        self.bot_id = bot_id
+        self.custom_id = custom_id
+        self.context_id = context_id
+        #: Whether a rotated nonce also comes back in the ``X-WP-Nonce`` header
+        #: (turn off to check that clients read ``end.new_token``).
+        self.refresh_header = refresh_header
+        #: Virtual hours since the emulator started; see :meth:`advance`.
+        self.clock_hours = 0.0
+        #: Session ids handed out by ``start_session``.
+        self.sessions: list[str] = []
+        self._secret = secrets.token_hex(8)
         self.reply = reply
         self.words_per_chunk = words_per_chunk
         self.faults: deque[Fault] = deque(faults)
@@ -196,6 +253,56 @@ class AIEngineEmulator:
         self.requests.clear()
         self.faults.clear()
         self.fault = None
+
+    # -- nonces ------------------------------------------------------------
+
+    @property
+    def requires_nonce(self) -> bool:
+        """Whether chat requests need ``X-WP-Nonce`` (plugin >= 2.0)."""
+        return self.generation != "1.9"
+
+    @property
+    def page_has_nonce(self) -> bool:
+        """Whether the chat page's ``data-system`` carries a ``restNonce`` (2.0 to 2.x)."""
+        return self.generation in ("2.0", "2.4.4", "2.8.5")
+
+    @property
+    def has_start_session(self) -> bool:
+        """Whether ``POST /wp-json/mwai/v1/start_session`` exists (plugin >= 2.4.4)."""
+        return self.generation in ("2.4.4", "2.8.5", "3.x")
+
+    @property
+    def rotates(self) -> bool:
+        """Whether a nonce 12-24 hours old is replaced through ``new_token`` (>= 2.8.5)."""
+        return self.generation in ("2.8.5", "3.x")
+
+    @property
+    def nonce(self) -> str:
+        """The nonce issued right now (what the page or ``start_session`` hands out)."""
+        return self._nonce_for(self._tick())
+
+    def advance(self, hours: float) -> None:
+        """Move the virtual clock: 12 hours ages a nonce, 24 hours expires it."""
+        self.clock_hours += hours
+
+    def revoke_nonces(self) -> None:
+        """Invalidate every nonce handed out so far, as a change of WordPress salts does."""
+        self._secret = secrets.token_hex(8)
+
+    def _tick(self) -> int:
+        return math.floor(self.clock_hours / _TICK_HOURS)
+
+    def _nonce_for(self, tick: int) -> str:
+        return hashlib.sha256(f"{self._secret}:{tick}".encode()).hexdigest()[:10]
+
+    def _verify(self, nonce: str) -> int:
+        """As ``wp_verify_nonce``: 1 if fresh, 2 if 12-24 hours old, 0 if invalid."""
+        tick = self._tick()
+        if secrets.compare_digest(nonce, self._nonce_for(tick)):
+            return 1
+        if secrets.compare_digest(nonce, self._nonce_for(tick - 1)):
+            return 2
+        return 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -259,12 +366,28 @@ class AIEngineEmulator:
             client_port=peer[1] if peer else None,
         )
         self.requests.append(record)
+        if request.method == "GET" and request.path == self.page_path:
+            return self._page()
+        if request.method == "POST" and request.path == START_SESSION_PATH:
+            if not self.has_start_session:
+                return web.json_response(_STATUS_BODIES[404], status=404)
+            return self._start_session()
         if request.method != "POST" or request.path != SUBMIT_PATH:
             return web.json_response(_STATUS_BODIES[404], status=404)
         if not isinstance(body, dict):
             return web.json_response(
                 {"code": "rest_invalid_json", "message": "Invalid JSON body passed."}, status=400
             )
+        new_token: str | None = None
+        if self.requires_nonce:
+            sent = request.headers.get("X-WP-Nonce")
+            if not sent:
+                return web.json_response(_STATUS_BODIES[401], status=401)
+            age = self._verify(sent)
+            if age == 0:
+                return web.json_response(_STATUS_BODIES[403], status=403)
+            if age == 2 and self.rotates:
+                new_token = self.nonce
         fault = self._next_fault()
         if fault is not None and fault.kind == "slow_first_byte":
             await asyncio.sleep(fault.delay)
@@ -292,12 +415,21 @@ class AIEngineEmulator:
         text = (
             self.reply(record) if callable(self.reply) else (self.reply or _default_reply(record))
         )
+        headers = {}
+        if new_token is not None and self.refresh_header:
+            headers["X-WP-Nonce"] = new_token
         if body.get("stream") is not True:
-            return web.json_response(
-                {"success": True, "reply": text, "images": None, "usage": _usage(text)}
-            )
+            answer: dict[str, Any] = {
+                "success": True,
+                "reply": text,
+                "images": None,
+                "usage": _usage(text),
+            }
+            if new_token is not None:
+                answer["new_token"] = new_token
+            return web.json_response(answer, headers=headers)
         try:
-            return await self._stream(request, text, fault)
+            return await self._stream(request, text, fault, new_token, headers)
         except ConnectionResetError:
             # The client went away (e.g. its timeout fired); nothing to answer.
             return web.Response(status=499)
@@ -316,12 +448,48 @@ class AIEngineEmulator:
         # Keep the separating spaces so that the chunks join back into the text.
         return [c if i == len(chunks) - 1 else c + " " for i, c in enumerate(chunks)]
 
+    def _page(self) -> web.Response:
+        """The chat page, with the chatbot's settings in ``data-system`` (plugin >= 2.0)."""
+        if self.generation == "1.9":
+            chatbot = '<div class="mwai-chat" id="mwai-chat-default"></div>'
+        else:
+            system = {
+                "botId": self.bot_id,
+                "customId": self.custom_id,
+                "contextId": self.context_id,
+                "restNonce": self.nonce if self.page_has_nonce else None,
+                "sessionId": secrets.token_hex(6) if self.page_has_nonce else None,
+                "restUrl": "/wp-json",
+                "stream": True,
+            }
+            escaped = html.escape(json.dumps(system), quote=True)
+            chatbot = f"<div class='mwai-chatbot-container' data-system='{escaped}'></div>"
+        page = (
+            "<!DOCTYPE html><html><head><title>Chat</title></head>"
+            f"<body><main>{chatbot}</main></body></html>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    def _start_session(self) -> web.Response:
+        session_id = secrets.token_hex(8)
+        self.sessions.append(session_id)
+        response = web.json_response(
+            {"success": True, "sessionId": session_id, "restNonce": self.nonce}
+        )
+        response.set_cookie("mwai_session_id", session_id, path="/")
+        return response
+
     async def _stream(
-        self, request: web.Request, text: str, fault: Fault | None
+        self,
+        request: web.Request,
+        text: str,
+        fault: Fault | None,
+        new_token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> web.StreamResponse:
         kind = fault.kind if fault is not None else None
         content_type = "application/json" if kind == "json_content_type" else "text/event-stream"
-        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response = web.StreamResponse(headers={"Content-Type": content_type, **(headers or {})})
         await response.prepare(request)
         if kind == "subtypes":
             await response.write(
@@ -369,6 +537,8 @@ class AIEngineEmulator:
             "shortcuts": [],
             "blocks": [],
         }
+        if new_token is not None:
+            end["new_token"] = new_token
         # The plugin JSON-encodes the end payload into a string.
         await response.write(_sse({"type": "end", "data": json.dumps(end)}))
         await response.write_eof()

@@ -1,4 +1,4 @@
-"""pytest fixtures for code that talks to AI Engine sites.
+"""pytest fixtures for code that talks to AI Engine sites and OpenAI-compatible servers.
 
 Enable with ``pytest_plugins = ["g4f_lite.testing.pytest_plugin"]``.
 """
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ._aiengine import AIEngineEmulator
+from ._openai import OpenAIEmulator
 
 
 @pytest.fixture
@@ -20,5 +21,13 @@ def aiengine_emulator() -> Iterator[AIEngineEmulator]:
     can call it, and it is stopped after the test.
     """
     emulator = AIEngineEmulator()
+    with emulator.run_in_thread():
+        yield emulator
+
+
+@pytest.fixture
+def openai_emulator() -> Iterator[OpenAIEmulator]:
+    """A running :class:`OpenAIEmulator` on 127.0.0.1 (no API key), served from its own thread."""
+    emulator = OpenAIEmulator()
     with emulator.run_in_thread():
         yield emulator

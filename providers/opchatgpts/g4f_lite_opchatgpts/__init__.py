@@ -6,27 +6,23 @@ copy its shape when you write a provider of your own.
 
 Seed behaviour kept on purpose: ``messages`` holds the whole conversation
 *including* the new turn, and ``newMessage`` repeats that turn, so the site
-sees the last user message twice. The generic AI Engine provider sends the
-history without the new turn.
+sees the last user message twice. The generic AI Engine provider
+(``g4f-lite-aiengine``) sends the history without the new turn.
+
+The request is spelled out here; reading the answer (SSE events, subtypes,
+``end``, ``error``, truncation, the line bound) is the AI Engine protocol
+code shared with the generic provider.
 """
 
 from __future__ import annotations
 
-import random
-import string
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from g4f_lite_aiengine.protocol import SUBMIT_PATH, chat_id, iter_text
+
 import g4f_lite
-from g4f_lite.errors import BrokenLineError, ProtocolError, TruncatedResponseError, UpstreamError
-from g4f_lite.http import (
-    DEFAULT_MAX_LINE_BYTES,
-    drain,
-    get_session,
-    iter_sse_json,
-    raise_for_status,
-    request_timeout,
-)
+from g4f_lite.http import DEFAULT_MAX_LINE_BYTES, get_session, raise_for_status, request_timeout
 from g4f_lite.types import Messages
 
 __all__ = ["Opchatgpts", "register_providers"]
@@ -70,7 +66,7 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
         }
         data = {
             "botId": "default",
-            "chatId": random_string(),
+            "chatId": chat_id(),
             "contextId": 28,
             "customId": None,
             "messages": messages,
@@ -80,35 +76,22 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
         }
         session = await get_session()
         async with session.post(
-            f"{url}/wp-json/mwai-ui/v1/chats/submit",
+            f"{url}{SUBMIT_PATH}",
             json=data,
             headers=headers,
             proxy=proxy,
             timeout=request_timeout(timeout),
         ) as response:
             await raise_for_status(response, cls.name)
-            async for event in iter_sse_json(response, cls.name, max_line_bytes):
-                kind = event.get("type")
-                payload = event.get("data")
-                if kind == "live":
-                    # Newer plugins interleave status/thinking/... events: not answer text.
-                    if event.get("subtype") in (None, "content"):
-                        if not isinstance(payload, str):
-                            raise ProtocolError(cls.name, f"'live' event without text: {event!r}")
-                        yield payload
-                elif kind == "end":
-                    await drain(response)  # so the connection goes back to the pool
-                    return
-                elif kind == "error":
-                    raise UpstreamError(cls.name, str(payload or "the site reported an error"))
-                elif kind is None:
-                    raise BrokenLineError(cls.name, repr(event), "no 'type'")
-        raise TruncatedResponseError(cls.name, "the stream closed without an 'end' event")
+            # Text of content events only; raises on `error`, broken lines and a
+            # stream that closes without `end`; drains the stream after `end` so
+            # that the connection goes back to the pool.
+            async for text in iter_text(response, cls.name, max_line_bytes):
+                yield text
 
 
-def random_string(length: int = 10) -> str:
-    """A random chat id of lowercase letters and digits, as the seed made them."""
-    return "".join(random.choices(string.ascii_lowercase + string.digits, k=length))
+#: Kept for code written against earlier versions of this module.
+random_string = chat_id
 
 
 @g4f_lite.hookimpl

@@ -1,0 +1,366 @@
+"""The configuration file shared by the library, the CLI and the server.
+
+One TOML file::
+
+    [providers.Opchatgpts]          # options for a provider a plugin registered
+    base_url = "http://127.0.0.1:8080"
+    timeout = 60
+
+    [providers.MySite]              # a new provider, declared as data
+    kind = "aiengine"
+    url = "https://example.org"
+    bot_id = "default"
+    nonce = "auto"
+
+    [providers.LocalLlama]
+    kind = "openai"
+    base_url = "http://127.0.0.1:11434/v1"
+    models = ["llama3.1"]
+
+    [router]                        # kept as written for the router
+    retries = 2
+
+The file is found in this order: the path given, else ``$G4F_LITE_CONFIG``,
+else ``./g4f-lite.toml`` when it exists. :func:`configure` loads it (or a
+mapping of the same shape), registers the declared providers, and makes its
+per-provider options available through :func:`provider_options` and
+:func:`provider_settings`. A table with an unknown kind, an unknown or
+missing field, or a bad value is a :class:`~g4f_lite.errors.ConfigurationError`
+naming the file, the table and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from pydantic import ValidationError
+
+from .errors import ConfigurationError, DuplicateProviderError, ProviderNotFoundError
+from .kinds import PROVIDER_NAME_PATTERN, ProviderKind, ProviderSettings
+from .provider import BaseProvider
+from .registry import registry
+
+__all__ = [
+    "CONFIG_ENV",
+    "CONFIG_PLUGIN",
+    "DEFAULT_CONFIG_FILE",
+    "Config",
+    "ConfigSource",
+    "ProviderTable",
+    "configure",
+    "current_config",
+    "declare_provider",
+    "find_config_file",
+    "load_config",
+    "provider_options",
+    "provider_settings",
+    "reset",
+    "router_settings",
+]
+
+#: Environment variable naming the configuration file.
+CONFIG_ENV = "G4F_LITE_CONFIG"
+#: The file looked for in the working directory when no other is named.
+DEFAULT_CONFIG_FILE = "g4f-lite.toml"
+#: The ``plugin`` label of providers declared in a configuration.
+CONFIG_PLUGIN = "config"
+
+#: A path to a TOML file, or the parsed mapping itself.
+ConfigSource: TypeAlias = "str | os.PathLike[str] | Mapping[str, Any]"
+
+# Top-level tables and what they hold. Anything else is most likely a typo
+# ([provider.X] for [providers.X]), which would otherwise be silently ignored.
+_TABLES = ("providers", "router", "server")
+
+
+@dataclass(frozen=True)
+class ProviderTable:
+    """One validated ``[providers.NAME]`` table.
+
+    ``kind`` is set when the table declares a new provider; ``settings`` is
+    the validated table (the kind's options model, or :class:`ProviderSettings`).
+    """
+
+    name: str
+    kind: str | None
+    settings: ProviderSettings
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration. Secrets inside stay :class:`~pydantic.SecretStr`."""
+
+    source: str
+    providers: Mapping[str, ProviderTable] = field(default_factory=dict)
+    #: The ``[router]`` table as written, for the router to interpret.
+    router: Mapping[str, Any] = field(default_factory=dict)
+    #: The ``[server]`` table as written, for ``g4f-lite serve``.
+    server: Mapping[str, Any] = field(default_factory=dict)
+
+    def table(self, provider: str) -> ProviderTable | None:
+        """The table for ``provider`` (case-insensitive), if the configuration has one."""
+        wanted = provider.lower()
+        for name, table in self.providers.items():
+            if name.lower() == wanted:
+                return table
+        return None
+
+    def settings(self, provider: str) -> ProviderSettings:
+        """The settings for ``provider``; defaults (enabled, nothing set) if it has no table."""
+        table = self.table(provider)
+        return table.settings if table is not None else ProviderSettings()
+
+
+_EMPTY = Config(source="<defaults>")
+_lock = threading.RLock()
+_current: Config = _EMPTY
+_declared: dict[str, type[BaseProvider]] = {}
+
+
+def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """Locate the configuration file: ``path``, else ``$G4F_LITE_CONFIG``, else ``./g4f-lite.toml``.
+
+    A file named explicitly (argument or environment variable) must exist;
+    the default file is optional, so ``None`` means "no configuration".
+    """
+    if path is not None:
+        named, origin = Path(path), "the configuration file"
+    elif os.environ.get(CONFIG_ENV):
+        named, origin = Path(os.environ[CONFIG_ENV]), f"${CONFIG_ENV}"
+    else:
+        default = Path(DEFAULT_CONFIG_FILE)
+        return default if default.is_file() else None
+    if not named.is_file():
+        raise ConfigurationError(f"{origin} {str(named)!r} does not exist or is not a file")
+    return named
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported here: tomllib/tomli are only needed when a file is read, and
+    # `import g4f_lite` must stay cheap.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    try:
+        with path.open("rb") as file:
+            data: dict[str, Any] = tomllib.load(file)
+            return data
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _describe(exc: ValidationError, allowed: list[str]) -> str:
+    """Turn pydantic's errors into one line per field, never echoing the values.
+
+    Values are left out on purpose: a mistyped field may hold an API key.
+    """
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            problems.append(f"missing required field {where!r}")
+        elif error["type"] == "extra_forbidden":
+            problems.append(f"unknown field {where!r} (allowed: {', '.join(allowed)})")
+        elif not where:  # a rule about several fields
+            problems.append(message)
+        else:
+            problems.append(f"field {where!r}: {message}")
+    return "; ".join(problems)
+
+
+def _validate_table(source: str, name: str, raw: object) -> ProviderTable:
+    where = f"{source}: [providers.{name}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{where} must be a table, got {type(raw).__name__}")
+    data = dict(raw)
+    kind_name = data.pop("kind", None)
+    model: type[ProviderSettings] = ProviderSettings
+    if kind_name is not None:
+        if not isinstance(kind_name, str):
+            raise ConfigurationError(f"{where} field 'kind' must be a string")
+        if not re.fullmatch(PROVIDER_NAME_PATTERN, name):
+            raise ConfigurationError(
+                f"{where}: a declared provider's name must start with a letter and hold only "
+                "letters, digits, '_', '.' or '-' (at most 64 characters)"
+            )
+        try:
+            model = registry.get_kind(kind_name).options
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where} field 'kind': {exc}") from None
+    try:
+        settings = model.model_validate(data)
+    except ValidationError as exc:
+        allowed = sorted(["kind", *model.model_fields]) if kind_name else sorted(model.model_fields)
+        raise ConfigurationError(f"{where} {_describe(exc, allowed)}") from None
+    return ProviderTable(name, kind_name, settings)
+
+
+def load_config(source: ConfigSource | None = None) -> Config:
+    """Read and validate a configuration without registering anything.
+
+    ``source`` is a path, a mapping shaped like the TOML file, or ``None``
+    to look the file up (:func:`find_config_file`); no file means defaults.
+    Kinds are looked up in the registry, so plugins are loaded.
+    """
+    if source is None or isinstance(source, (str, os.PathLike)):
+        path = find_config_file(source)
+        if path is None:
+            return _EMPTY
+        data: Mapping[str, Any] = _read_toml(path)
+        origin = str(path)
+    elif isinstance(source, Mapping):
+        data, origin = source, "<configuration>"
+    else:
+        raise ConfigurationError(
+            f"configure() takes a path or a mapping, got {type(source).__name__}"
+        )
+    unknown = sorted(set(data) - set(_TABLES))
+    if unknown:
+        raise ConfigurationError(
+            f"{origin}: unknown top-level table(s) {', '.join(repr(u) for u in unknown)} "
+            f"(known: {', '.join(_TABLES)})"
+        )
+    tables: dict[str, Any] = {}
+    for table in _TABLES:
+        value = data.get(table, {})
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{origin}: [{table}] must be a table")
+        tables[table] = dict(value)
+    providers: dict[str, ProviderTable] = {}
+    seen: dict[str, str] = {}
+    for name, raw in tables["providers"].items():
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise ConfigurationError(
+                f"{origin}: [providers.{name}] and [providers.{other}] name the same provider "
+                "(names are case-insensitive)"
+            )
+        providers[name] = _validate_table(origin, name, raw)
+    return Config(origin, providers, tables["router"], tables["server"])
+
+
+def _build(config: Config) -> dict[str, type[BaseProvider]]:
+    """Create the classes of the providers ``config`` declares, checking every name."""
+    built: dict[str, type[BaseProvider]] = {}
+    for name, table in config.providers.items():
+        where = f"{config.source}: [providers.{name}]"
+        existing: type[BaseProvider] | None
+        try:
+            existing = registry.get(name)
+        except ProviderNotFoundError:
+            existing = None
+        if existing is not None and _declared.get(name.lower()) is existing:
+            existing = None  # declared by the configuration being replaced
+        if table.kind is None:
+            if existing is None:
+                raise ConfigurationError(
+                    f"{where}: no provider named {name!r} is registered; to declare a new "
+                    'provider, add kind = "aiengine" or kind = "openai" (see '
+                    "`g4f-lite providers` for the registered ones)"
+                )
+            continue
+        if existing is not None:
+            raise ConfigurationError(
+                f"{where}: a provider called {existing.name!r} is already registered by "
+                f"{registry.plugin_of(existing)!r}; remove 'kind' to configure it, or choose "
+                "another name"
+            )
+        kind: ProviderKind[Any] = registry.get_kind(table.kind)
+        try:
+            built[name.lower()] = kind.create(name, table.settings)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from None
+    return built
+
+
+def configure(source: ConfigSource | None = None) -> Config:
+    """Load a configuration, register the providers it declares, and make it current.
+
+    ``source`` is a path, a mapping shaped like the TOML file, or ``None`` to
+    look the file up. Providers declared by the previous configuration are
+    unregistered first, so calling this again replaces, never accumulates.
+    Nothing changes if the new configuration is invalid.
+    """
+    global _current
+    with _lock:
+        config = load_config(source)
+        built = _build(config)
+        _forget_declared()
+        try:
+            for provider in built.values():
+                registry.register(provider, plugin=CONFIG_PLUGIN)
+                _declared[provider.name.lower()] = provider
+        except DuplicateProviderError as exc:  # pragma: no cover - _build checked names
+            _forget_declared()
+            raise ConfigurationError(f"{config.source}: {exc}") from None
+        _current = config
+        return config
+
+
+def declare_provider(name: str, kind: str, **options: Any) -> type[BaseProvider]:
+    """Declare one provider from data, as a ``[providers.NAME]`` table would.
+
+    >>> declare_provider("MySite", "aiengine", url="https://example.org", nonce="auto")
+
+    The provider is registered (origin ``config``) and returned. It is not
+    part of the current configuration, so :func:`configure` leaves it alone.
+    """
+    table = _validate_table("declare_provider()", name, {"kind": kind, **options})
+    provider = registry.get_kind(kind).create(name, table.settings)
+    try:
+        registry.register(provider, plugin=CONFIG_PLUGIN)
+    except DuplicateProviderError as exc:
+        raise ConfigurationError(f"declare_provider(): {exc}") from None
+    return provider
+
+
+def _forget_declared() -> None:
+    for provider in _declared.values():
+        registry.unregister(provider)
+    _declared.clear()
+
+
+def current_config() -> Config:
+    """The configuration last passed to :func:`configure` (defaults before that)."""
+    return _current
+
+
+def provider_settings(name: str) -> ProviderSettings:
+    """The current configuration's settings for provider ``name`` (case-insensitive).
+
+    Includes ``enabled``; a provider without a table gets the defaults.
+    """
+    return _current.settings(name)
+
+
+def provider_options(name: str) -> dict[str, Any]:
+    """The keyword arguments to pass to provider ``name`` on every call.
+
+    Any of ``base_url``, ``api_key`` (a :class:`~pydantic.SecretStr`),
+    ``proxy`` and ``timeout`` that its table sets; ``{}`` without a table.
+    """
+    return _current.settings(name).call_options()
+
+
+def router_settings() -> dict[str, Any]:
+    """The ``[router]`` table of the current configuration, as written."""
+    return dict(_current.router)
+
+
+def reset() -> None:
+    """Unregister declared providers and return to the default configuration."""
+    global _current
+    with _lock:
+        _forget_declared()
+        _current = _EMPTY

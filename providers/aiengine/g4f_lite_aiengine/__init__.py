@@ -1,0 +1,387 @@
+"""The generic AI Engine provider, and the sibling sites declared as data.
+
+Many WordPress sites run the "AI Engine" chat plugin and speak the same
+protocol (``protocol``), differing only in URL, ``botId``, ``customId``,
+``contextId`` and how a visitor gets a nonce (``nonce``). One provider class,
+:class:`AIEngineProvider`, implements every plugin generation; each site is
+a subclass made from data by :func:`make_provider`:
+
+* the historical sites in :data:`SITES` are registered by this plugin;
+* users declare their own with ``kind = "aiengine"`` in the configuration
+  file, or ``g4f_lite.declare_provider("MySite", "aiengine", url=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar
+
+import aiohttp
+from pydantic import Field, field_validator
+
+import g4f_lite
+from g4f_lite.errors import ConfigurationError, HTTPStatusError, error_for_status
+from g4f_lite.http import (
+    DEFAULT_MAX_LINE_BYTES,
+    get_session,
+    raise_for_status,
+    request_timeout,
+)
+from g4f_lite.kinds import ProviderKind, ProviderSettings
+from g4f_lite.types import Messages
+
+from . import protocol
+from .nonce import (
+    METHODS,
+    Credentials,
+    Method,
+    NonceMode,
+    NonceUnavailableError,
+    forget_sites,
+    obtain,
+    site_state,
+)
+
+__all__ = [
+    "KIND",
+    "SITES",
+    "AIEngineProvider",
+    "AIEngineSite",
+    "NonceMode",
+    "forget_sites",
+    "make_provider",
+    "register_provider_kinds",
+    "register_providers",
+]
+
+_NONCE_MODES: tuple[NonceMode, ...] = ("auto", "none", "page", "session")
+
+
+class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
+    """Any site running the AI Engine plugin, every generation of it.
+
+    Configure a site with the class attributes below (``make_provider`` does
+    that from data). Per call, ``base_url=`` points at another site,
+    ``nonce=`` overrides the nonce mode and ``stream=False`` asks the site
+    for one JSON answer instead of a stream.
+    """
+
+    name = "AIEngine"
+    working = False
+    supports_message_history = True
+    supports_system_message = True
+
+    #: The chatbot to talk to; ``None``: the one the chat page names, else ``"default"``.
+    bot_id: ClassVar[str | None] = None
+    #: The chatbot's custom id (sites that define chatbots by shortcode set it).
+    custom_id: ClassVar[str | None] = None
+    #: The post id the chatbot lives on; ``None``: the page's, else ``null``.
+    context_id: ClassVar[int | None] = None
+    #: How to get in: ``"none"``, ``"page"``, ``"session"``, or ``"auto"`` to find out.
+    nonce: ClassVar[NonceMode] = "auto"
+    #: The chat page: sent as Referer, and read for its ``data-system`` settings.
+    page_path: ClassVar[str] = "/"
+    #: Whether to ask the site for a stream (``stream: true``) by default.
+    stream: ClassVar[bool] = True
+
+    @classmethod
+    async def create_async_generator(
+        cls,
+        model: str,
+        messages: Messages,
+        proxy: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        nonce: NonceMode | None = None,
+        stream: bool | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        """Stream the answer from the site (its ``end.reply`` when ``stream=False``)."""
+        site = (base_url or cls.url).rstrip("/")
+        if not site:
+            raise ConfigurationError(f"{cls.name}: no site URL; pass base_url=")
+        mode = nonce or cls.nonce
+        if mode not in _NONCE_MODES:
+            raise ConfigurationError(
+                f"{cls.name}: nonce must be one of {', '.join(_NONCE_MODES)}, got {mode!r}"
+            )
+        use_stream = cls.stream if stream is None else stream
+        history, new_message = protocol.split_messages(messages)
+        page_url = f"{site}/{cls.page_path.lstrip('/')}"
+        session = await get_session()
+        state = site_state(site)
+
+        async def get(method: Method) -> Credentials:
+            return await obtain(
+                method,
+                session,
+                site,
+                page_url,
+                cls.name,
+                bot_id=cls.bot_id,
+                proxy=proxy,
+                timeout=timeout,
+            )
+
+        async def first_available(order: list[Method], start: int) -> tuple[int, Credentials]:
+            # In "auto" mode a page without a nonce means "try start_session";
+            # the bot settings the page states still count.
+            page: dict[str, Any] = {}
+            for index in range(start, len(order)):
+                try:
+                    credentials = await get(order[index])
+                except NonceUnavailableError as exc:
+                    if index == len(order) - 1:
+                        raise
+                    page = exc.page
+                    continue
+                credentials.page = credentials.page or page
+                return index, credentials
+            raise AssertionError("unreachable: order is never empty")
+
+        # "auto" starts from what worked last time and only ever moves forward.
+        start = METHODS.index(state.method or "none")
+        order = list(METHODS[start:]) if mode == "auto" else [mode]
+        cached = state.credentials
+        # Only a remembered nonce can go stale; "none" has nothing to refresh.
+        from_cache = cached is not None and cached.method == order[0] and cached.nonce is not None
+        if cached is not None and from_cache:
+            index, credentials = 0, cached
+        else:
+            index, credentials = await first_available(order, 0)
+
+        while True:
+            try:
+                response = await cls._submit(
+                    session,
+                    site,
+                    page_url,
+                    credentials,
+                    history,
+                    new_message,
+                    use_stream,
+                    proxy,
+                    timeout,
+                )
+                break
+            except HTTPStatusError as exc:
+                if not protocol.is_nonce_error(exc):
+                    raise
+                if from_cache:
+                    # A remembered nonce went stale: refresh it once, the same way
+                    # (or, in "auto" mode, the next way if the site changed).
+                    from_cache = False
+                    stale = credentials
+                    index, credentials = await first_available(order, index)
+                    credentials.page = credentials.page or stale.page
+                    continue
+                if index + 1 < len(order):
+                    index, credentials = await first_available(order, index + 1)
+                    continue
+                raise cls._final_nonce_error(exc, mode, credentials.method) from None
+
+        state.credentials = credentials
+        if mode == "auto":
+            state.method = credentials.method
+        async with response:
+            header_nonce = response.headers.get("X-WP-Nonce")
+            if credentials.nonce and header_nonce:
+                credentials.nonce = header_nonce
+            result = protocol.StreamResult()
+            if use_stream:
+                async for text in protocol.iter_text(response, cls.name, max_line_bytes, result):
+                    yield text
+            else:
+                body = await protocol.read_body(response, cls.name, max_line_bytes)
+                result.end = protocol.parse_reply(cls.name, body)
+            # Plugin >= 2.8.5 replaces a nonce that is 12-24 hours old.
+            if result.end is not None and result.end.new_token and credentials.nonce:
+                credentials.nonce = result.end.new_token
+            if not use_stream and result.end is not None:
+                yield result.end.reply
+
+    @classmethod
+    async def _submit(
+        cls,
+        session: aiohttp.ClientSession,
+        site: str,
+        page_url: str,
+        credentials: Credentials,
+        history: list[dict[str, str]],
+        new_message: str,
+        use_stream: bool,
+        proxy: str | None,
+        timeout: float | None,
+    ) -> aiohttp.ClientResponse:
+        """POST the message; return the open response, or raise for a non-2xx status."""
+        page = credentials.page
+        data = {
+            "botId": cls.bot_id or page.get("botId") or "default",
+            "customId": cls.custom_id if cls.custom_id is not None else page.get("customId"),
+            "session": credentials.session,
+            "chatId": protocol.chat_id(),
+            "contextId": cls.context_id if cls.context_id is not None else page.get("contextId"),
+            "messages": history,
+            "newMessage": new_message,
+            "newFileId": None,
+            "stream": use_stream,
+        }
+        accept = "text/event-stream" if use_stream else "application/json"
+        headers = protocol.browser_headers(site, page_url, accept=accept)
+        headers.update(credentials.headers())
+        response = await session.post(
+            f"{site}{protocol.SUBMIT_PATH}",
+            json=data,
+            headers=headers,
+            proxy=proxy,
+            timeout=request_timeout(timeout),
+        )
+        try:
+            await raise_for_status(response, cls.name)
+        except BaseException:
+            response.release()
+            raise
+        return response
+
+    @classmethod
+    def _final_nonce_error(
+        cls, exc: HTTPStatusError, mode: NonceMode, method: Method
+    ) -> HTTPStatusError:
+        if mode == "none":
+            hint = "the site wants a nonce (AI Engine >= 2.0): use nonce='auto'"
+        elif mode == "auto" and method == "session":
+            hint = "rejected without a nonce, with the page's nonce and with a session nonce"
+        else:
+            hint = f"still rejected after fetching a fresh nonce ({method})"
+        return error_for_status(
+            cls.name,
+            exc.status,
+            f"{exc.server_message} ({hint})" if exc.server_message else hint,
+            code=exc.code,
+            retry_after=exc.retry_after,
+        )
+
+
+class AIEngineSite(ProviderSettings):
+    """A site declared as data: the options of ``kind = "aiengine"`` tables.
+
+    The common options (``enabled``, ``base_url``, ``proxy``, ``timeout``...)
+    apply as to any provider; ``base_url`` overrides ``url`` per call.
+    """
+
+    url: str = Field(description="The site, e.g. https://example.org")
+    bot_id: str | None = None
+    custom_id: str | None = None
+    context_id: int | None = None
+    nonce: NonceMode = "auto"
+    page_path: str = "/"
+    stream: bool = True
+    working: bool = True
+    supports_gpt_35_turbo: bool = False
+    supports_gpt_4: bool = False
+    #: Model names to route to this site (the site picks its model itself).
+    models: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("page_path")
+    @classmethod
+    def _check_page_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+
+def make_provider(name: str, site: AIEngineSite) -> type[AIEngineProvider]:
+    """Create the provider class ``name`` for one AI Engine site."""
+    doc = site.description or f"{site.url}, an AI Engine site declared as data."
+    attributes: dict[str, Any] = {
+        "__doc__": doc,
+        "__module__": __name__,
+        "name": name,
+        "url": site.url,
+        "working": site.working,
+        "supports_gpt_35_turbo": site.supports_gpt_35_turbo,
+        "supports_gpt_4": site.supports_gpt_4,
+        "models": tuple(site.models),
+        "bot_id": site.bot_id,
+        "custom_id": site.custom_id,
+        "context_id": site.context_id,
+        "nonce": site.nonce,
+        "page_path": site.page_path,
+        "stream": site.stream,
+    }
+    return type(name, (AIEngineProvider,), attributes)
+
+
+#: The kind behind ``kind = "aiengine"`` tables.
+KIND: ProviderKind[AIEngineSite] = ProviderKind(
+    "aiengine", AIEngineSite, make_provider, "A WordPress site running the AI Engine chat plugin."
+)
+
+#: The historical sibling sites of Opchatgpts (from gpt4free's history), as data.
+#: None works today (the sites are gone or changed), hence ``working = False``.
+SITES: dict[str, dict[str, Any]] = {
+    "NoowAi": {
+        "url": "https://noowai.com",
+        "custom_id": "d49bc3670c3d858458576d75c8ea0f5d",
+        "context_id": 25,
+        "nonce": "none",
+    },
+    "Chatgpt4Online": {"url": "https://chatgpt4online.org", "context_id": 58, "nonce": "session"},
+    "ChatgptAi": {"url": "https://chatgpt.ai", "nonce": "page"},
+    "OnlineGpt": {
+        "url": "https://onlinegpt.org",
+        "context_id": 9,
+        "page_path": "/chat/",
+        "nonce": "none",
+    },
+    "AiChatOnline": {
+        "url": "https://aichatonline.org",
+        "context_id": 7,
+        "page_path": "/chatgpt/chat/",
+        "nonce": "none",
+    },
+    "ChatgptDemoAi": {
+        "url": "https://chat.chatgptdemo.ai",
+        "custom_id": "8824fe9bdb323a5d585a3223aaa0cb6e",
+        "context_id": 2,
+        "nonce": "none",
+    },
+}
+
+
+def _sites() -> list[type[AIEngineProvider]]:
+    providers = []
+    for name, data in SITES.items():
+        site = AIEngineSite.model_validate(
+            {
+                "working": False,
+                "supports_gpt_35_turbo": True,
+                "description": f"{data['url']}: a historical gpt4free provider (site gone).",
+                **data,
+            }
+        )
+        providers.append(make_provider(name, site))
+    return providers
+
+
+@g4f_lite.hookimpl
+def register_providers(register: Callable[[type[g4f_lite.BaseProvider]], None]) -> None:
+    """Register the historical AI Engine sites."""
+    for provider in _sites():
+        register(provider)
+
+
+@g4f_lite.hookimpl
+def register_provider_kinds(register: Callable[[ProviderKind[Any]], None]) -> None:
+    """Register kind ``aiengine``."""
+    register(KIND)

@@ -1,0 +1,284 @@
+"""The AI Engine wire format: paths, request pieces and answer parsing.
+
+Shared by the generic AI Engine provider and by the Opchatgpts reference
+provider. Everything here follows ``ai-engine-protocol.md``:
+
+* a stream is SSE-framed JSON events (``live``, ``end``, ``error``) with no
+  ``[DONE]`` sentinel; only ``live`` events without a ``subtype`` (or with
+  ``subtype == "content"``) carry answer text;
+* ``end.data`` is a JSON-*encoded string* whose ``reply`` is the whole
+  answer and whose ``new_token``, when present, is the next nonce;
+* a stream that closes without ``end`` is truncated, never a success;
+* the Content-Type header says little (SSE may come labelled
+  ``application/json``), so answers are told apart by their body.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from g4f_lite.errors import (
+    BrokenLineError,
+    HTTPStatusError,
+    InvalidMessagesError,
+    LineTooLongError,
+    ProtocolError,
+    TruncatedResponseError,
+    UpstreamError,
+)
+from g4f_lite.http import DEFAULT_MAX_LINE_BYTES, drain, iter_lines
+from g4f_lite.types import Messages
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "NONCE_ERROR_CODES",
+    "START_SESSION_PATH",
+    "SUBMIT_PATH",
+    "USER_AGENT",
+    "EndPayload",
+    "StreamResult",
+    "browser_headers",
+    "chat_id",
+    "is_nonce_error",
+    "iter_text",
+    "parse_reply",
+    "read_body",
+    "split_messages",
+]
+
+SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
+START_SESSION_PATH = "/wp-json/mwai/v1/start_session"
+
+#: WordPress error codes meaning "the nonce is missing or stale": refresh and retry.
+#: Other 401/403 answers (e.g. the content filter's 403) are final.
+NONCE_ERROR_CODES = frozenset({"rest_forbidden", "rest_cookie_invalid_nonce"})
+
+#: AI Engine sites often sit behind Cloudflare, which turns away clients that
+#: do not look like a browser.
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
+
+
+def chat_id(length: int = 10) -> str:
+    """A random chat id of lowercase letters and digits, as the seed made them.
+
+    It only names the conversation on the server; it is not a secret.
+    """
+    return "".join(random.choices(string.ascii_lowercase + string.digits, k=length))
+
+
+def browser_headers(site: str, referer: str, *, accept: str = "*/*") -> dict[str, str]:
+    """The browser-like headers the site's own chat page would send."""
+    return {
+        "User-Agent": USER_AGENT,
+        "Accept": accept,
+        "Accept-Language": "en-US,en;q=0.7",
+        "Origin": site,
+        "Referer": referer,
+        "Sec-Fetch-Dest": "empty",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Site": "same-origin",
+    }
+
+
+def split_messages(messages: Messages) -> tuple[list[dict[str, str]], str]:
+    """Split a conversation into the plugin's ``messages`` (history) and ``newMessage``.
+
+    The server appends ``newMessage`` itself, so the history leaves the new
+    turn out. System messages are joined into one ``system`` turn placed
+    first: the server trims long histories to the first message plus the
+    last 15, so the first place is the one that survives trimming.
+    """
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    turns = [
+        {"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"
+    ]
+    if not turns or turns[-1]["role"] != "user":
+        raise InvalidMessagesError(
+            "an AI Engine site answers a user message: the last message must have role 'user'"
+        )
+    history = turns[:-1]
+    if system:
+        history.insert(0, {"role": "system", "content": "\n\n".join(system)})
+    return history, turns[-1]["content"]
+
+
+def is_nonce_error(error: HTTPStatusError) -> bool:
+    """Whether an HTTP error means a missing or stale nonce (401/403 with a nonce code)."""
+    return error.status in (401, 403) and error.code in NONCE_ERROR_CODES
+
+
+@dataclass
+class EndPayload:
+    """The decoded ``end`` event (or non-stream answer): the authoritative reply.
+
+    ``new_token`` is the next nonce when the site rotates it (plugin >= 2.8.5);
+    it is kept out of ``repr``.
+    """
+
+    reply: str
+    new_token: str | None = field(default=None, repr=False)
+    usage: dict[str, Any] | None = None
+
+
+@dataclass
+class StreamResult:
+    """Filled in by :func:`iter_text` once the stream has ended."""
+
+    end: EndPayload | None = None
+
+
+def _payload(provider: str, data: Any, line: bytes | str) -> EndPayload:
+    """Read a reply object (``end`` data or a non-stream body)."""
+    if not isinstance(data, dict):
+        raise BrokenLineError(provider, line, "the answer is not a JSON object")
+    if data.get("success") is False:
+        raise UpstreamError(provider, str(data.get("message") or "the site reported a failure"))
+    reply = data.get("reply")
+    if not isinstance(reply, str):
+        raise BrokenLineError(provider, line, "the answer has no 'reply' text")
+    token = data.get("new_token")
+    usage = data.get("usage")
+    return EndPayload(
+        reply,
+        token if isinstance(token, str) and token else None,
+        usage if isinstance(usage, dict) else None,
+    )
+
+
+def _decode_end(provider: str, event: dict[str, Any], line: bytes) -> EndPayload:
+    data = event.get("data")
+    if isinstance(data, str):
+        # The plugin JSON-encodes the payload into a string, inside the event's JSON.
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise BrokenLineError(provider, line, "the 'end' data is not JSON") from None
+    return _payload(provider, data, line)
+
+
+def _error_message(event: dict[str, Any]) -> str:
+    data = event.get("data")
+    message = data if isinstance(data, str) and data else "the site reported an error"
+    return f"{message} (over the site's limit)" if event.get("overLimit") else message
+
+
+async def iter_text(
+    response: aiohttp.ClientResponse,
+    provider: str,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    result: StreamResult | None = None,
+) -> AsyncIterator[str]:
+    """Yield the answer text of a ``stream: true`` answer, as it arrives.
+
+    Raises :class:`~g4f_lite.errors.UpstreamError` for an ``error`` event,
+    :class:`~g4f_lite.errors.BrokenLineError` for a ``data:`` line that is not
+    a JSON event with a ``type``, and
+    :class:`~g4f_lite.errors.TruncatedResponseError` when the stream closes
+    without ``end``. The decoded ``end`` payload is stored in ``result``.
+    A plain JSON body (some setups ignore ``stream``) is read as a whole answer.
+    """
+    plain: list[bytes] | None = None
+    seen_event = False
+    # A lone `error` event in an application/json answer is the plugin
+    # refusing the request before streaming (e.g. a message over the input
+    # limit): asking the same site again cannot help.
+    json_labelled = response.content_type == "application/json"
+    async for line in iter_lines(response, provider, max_line_bytes):
+        if plain is not None:
+            plain.append(line)
+            continue
+        if not line.startswith(b"data:"):
+            if not seen_event and line.lstrip().startswith(b"{"):
+                plain = [line]
+            continue
+        first_event = not seen_event
+        seen_event = True
+        try:
+            event = json.loads(line[5:])
+        except ValueError:
+            raise BrokenLineError(provider, line, "not JSON") from None
+        if not isinstance(event, dict) or "type" not in event:
+            raise BrokenLineError(provider, line, "no 'type'")
+        kind = event["type"]
+        if kind == "live":
+            # Newer plugins interleave status/thinking/tool events: not answer text.
+            if event.get("subtype") in (None, "content"):
+                text = event.get("data")
+                if not isinstance(text, str):
+                    raise BrokenLineError(provider, line, "a 'live' event without text")
+                yield text
+        elif kind == "end":
+            end = _decode_end(provider, event, line)
+            if result is not None:
+                result.end = end
+            await drain(response)  # so that the connection goes back to the pool
+            return
+        elif kind == "error":
+            rejected = first_event and json_labelled
+            raise UpstreamError(provider, _error_message(event), retryable=not rejected)
+        # Unknown event types are newer plugins' business: skip them.
+    if plain is not None:
+        end = parse_reply(provider, b"\n".join(plain))
+        if result is not None:
+            result.end = end
+        yield end.reply
+        return
+    raise TruncatedResponseError(provider, "the stream closed without an 'end' event")
+
+
+async def read_body(response: aiohttp.ClientResponse, provider: str, limit: int) -> bytes:
+    """Read a whole body of at most ``limit`` bytes (a larger one is a clear error)."""
+    body = bytearray()
+    while chunk := await response.content.read(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise LineTooLongError(provider, limit)
+    return bytes(body)
+
+
+def parse_reply(provider: str, body: bytes) -> EndPayload:
+    """Read a ``stream: false`` answer: ``{"success": true, "reply": ...}``.
+
+    An SSE-framed body (the plugin rejects some requests that way even when
+    asked for JSON) is read event by event; ``success: false`` raises
+    :class:`~g4f_lite.errors.UpstreamError`.
+    """
+    text = body.strip()
+    if text.startswith(b"data:"):
+        parts: list[str] = []
+        for line in text.splitlines():
+            if not line.startswith(b"data:"):
+                continue
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                raise BrokenLineError(provider, line, "not JSON") from None
+            if not isinstance(event, dict) or "type" not in event:
+                raise BrokenLineError(provider, line, "no 'type'")
+            if event["type"] == "error":
+                # SSE framing in a JSON answer: refused before answering.
+                raise UpstreamError(provider, _error_message(event), retryable=bool(parts))
+            if event["type"] == "end":
+                return _decode_end(provider, event, line)
+            if event["type"] == "live" and event.get("subtype") in (None, "content"):
+                parts.append(str(event.get("data", "")))
+        error = TruncatedResponseError(provider, "the answer ended without an 'end' event")
+        error.partial = "".join(parts)
+        raise error
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ProtocolError(
+            provider, f"the answer is neither JSON nor SSE: {text[:80]!r}"
+        ) from None
+    return _payload(provider, data, text)

@@ -1,0 +1,378 @@
+"""OpenAI-compatible endpoints: local servers (Ollama, vLLM, llama.cpp, LM Studio) and any other.
+
+One provider class, :class:`OpenAICompatProvider`, talks to
+``{base_url}/chat/completions`` with aiohttp (no ``openai`` SDK), streamed
+or not. Each endpoint is a subclass made from data by :func:`make_provider`:
+
+* the presets in :data:`PRESETS` (local servers on their default ports) are
+  registered by this plugin;
+* users declare their own with ``kind = "openai"`` in the configuration
+  file, or ``g4f_lite.declare_provider("Name", "openai", base_url=...)``.
+
+API keys come from ``api_key=`` per call, the endpoint's configuration, or
+its ``api_key_env`` environment variable. They are sent as a bearer token
+and never appear in a ``repr``, a log line or an error message (a server
+that echoes the key in an error body has it replaced by ``***``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+
+import g4f_lite
+from g4f_lite.errors import (
+    BrokenLineError,
+    LineTooLongError,
+    MissingCredentialsError,
+    ProtocolError,
+    TruncatedResponseError,
+    UpstreamError,
+    error_for_status,
+)
+from g4f_lite.http import (
+    DEFAULT_MAX_LINE_BYTES,
+    drain,
+    get_session,
+    iter_lines,
+    parse_retry_after,
+)
+from g4f_lite.http import request_timeout as _request_timeout
+from g4f_lite.kinds import ProviderKind, ProviderSettings
+from g4f_lite.types import Messages
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "KIND",
+    "PRESETS",
+    "OpenAICompatProvider",
+    "OpenAIEndpoint",
+    "make_provider",
+    "register_provider_kinds",
+    "register_providers",
+]
+
+# Sampling options passed through to the server when the caller gives them.
+_PASSTHROUGH = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+)
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def _secret(value: str | SecretStr | None) -> str | None:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value or None
+
+
+class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
+    """Any server that speaks OpenAI's ``/v1/chat/completions``.
+
+    Per call: ``base_url=`` another endpoint, ``api_key=`` (a string or a
+    :class:`~pydantic.SecretStr`), ``stream=False`` for one JSON answer, and
+    the usual sampling options (``temperature``, ``max_tokens``, ...).
+    """
+
+    name = "OpenAICompatible"
+    working = True
+    supports_message_history = True
+    supports_system_message = True
+
+    #: The API root, ending in ``/v1`` for most servers.
+    base_url: ClassVar[str] = ""
+    #: Environment variable read for the API key at call time.
+    api_key_env: ClassVar[str | None] = None
+    # A key given in the configuration; a SecretStr so it never prints.
+    _api_key: ClassVar[SecretStr | None] = None
+    #: Whether to ask the server for a stream by default.
+    stream: ClassVar[bool] = True
+
+    @classmethod
+    def resolve_api_key(cls, api_key: str | SecretStr | None = None) -> str | None:
+        """The key to send: ``api_key``, else the configured one, else ``$api_key_env``."""
+        key = _secret(api_key) or _secret(cls._api_key)
+        if key is None and cls.api_key_env:
+            key = os.environ.get(cls.api_key_env) or None
+        if key is None and cls.needs_auth:
+            where = f" or set ${cls.api_key_env}" if cls.api_key_env else ""
+            raise MissingCredentialsError(cls.name, f"needs an API key: pass api_key={where}")
+        return key
+
+    @classmethod
+    def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": f"g4f-lite/{g4f_lite.__version__}"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    @classmethod
+    async def _raise_for_status(cls, response: aiohttp.ClientResponse, key: str | None) -> None:
+        """Raise the typed error for a non-2xx answer, with the key scrubbed from its message."""
+        if response.status < 400:
+            return
+        body = await response.content.read(_ERROR_BODY_LIMIT)
+        text = body.decode("utf-8", "replace")
+        if key:
+            # Scrub before parsing and shortening: a cut could leave half a key.
+            text = text.replace(key, "***")
+        message, code = text, None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            error = data.get("error")
+            if isinstance(error, dict):
+                message = str(error.get("message") or "")
+                raw_code = error.get("code") or error.get("type")
+                code = str(raw_code) if raw_code else None
+            elif isinstance(error, str):  # llama.cpp and some proxies
+                message = error
+            elif "message" in data:
+                message = str(data["message"])
+        raise error_for_status(
+            cls.name,
+            response.status,
+            message or response.reason or "",
+            code=code,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    @classmethod
+    async def list_models(
+        cls,
+        *,
+        base_url: str | None = None,
+        api_key: str | SecretStr | None = None,
+        proxy: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> list[str]:
+        """Ask the server for its models (``GET {base_url}/models``)."""
+        root = (base_url or cls.base_url).rstrip("/")
+        key = cls.resolve_api_key(api_key)
+        session = await get_session()
+        async with session.get(
+            f"{root}/models",
+            headers=cls._headers(key, "application/json"),
+            proxy=proxy,
+            timeout=_request_timeout(timeout),
+        ) as response:
+            await cls._raise_for_status(response, key)
+            try:
+                data = await response.json(content_type=None)
+            except ValueError:
+                raise ProtocolError(cls.name, "GET /models did not answer JSON") from None
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ProtocolError(cls.name, "GET /models answered without a 'data' list")
+        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
+
+    @classmethod
+    async def create_async_generator(
+        cls,
+        model: str,
+        messages: Messages,
+        proxy: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | SecretStr | None = None,
+        timeout: float | None = None,
+        stream: bool | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        """Stream the answer. Without a model (and no ``default_model``), the server's first."""
+        root = (base_url or cls.base_url).rstrip("/")
+        key = cls.resolve_api_key(api_key)
+        use_stream = cls.stream if stream is None else stream
+        if not model:
+            model = cls.default_model or ""
+        if not model:
+            models = await cls.list_models(base_url=root, api_key=key, proxy=proxy)
+            if not models:
+                raise UpstreamError(cls.name, "the server lists no models", retryable=False)
+            model = models[0]
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": use_stream}
+        body.update({k: kwargs[k] for k in _PASSTHROUGH if kwargs.get(k) is not None})
+        session = await get_session()
+        accept = "text/event-stream" if use_stream else "application/json"
+        async with session.post(
+            f"{root}/chat/completions",
+            json=body,
+            headers=cls._headers(key, accept),
+            proxy=proxy,
+            timeout=_request_timeout(timeout),
+        ) as response:
+            await cls._raise_for_status(response, key)
+            if use_stream:
+                async for text in cls._iter_stream(response, max_line_bytes):
+                    yield text
+            else:
+                yield await cls._read_completion(response, max_line_bytes)
+
+    @classmethod
+    async def _iter_stream(
+        cls, response: aiohttp.ClientResponse, max_line_bytes: int
+    ) -> AsyncIterator[str]:
+        # Complete when the server says so: `data: [DONE]`, or a choice with a
+        # finish_reason (a connection lost between the two loses nothing).
+        finished = False
+        async for line in iter_lines(response, cls.name, max_line_bytes):
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                await drain(response)  # so that the connection goes back to the pool
+                return
+            try:
+                event = json.loads(payload)
+            except ValueError:
+                raise BrokenLineError(cls.name, line, "not JSON") from None
+            if not isinstance(event, dict):
+                raise BrokenLineError(cls.name, line, "not a JSON object")
+            if "error" in event:
+                error = event["error"]
+                message = error.get("message") if isinstance(error, dict) else error
+                raise UpstreamError(cls.name, str(message or "the server reported an error"))
+            choices = event.get("choices")
+            if not isinstance(choices, list):
+                raise BrokenLineError(cls.name, line, "no 'choices'")
+            for choice in choices:
+                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                    continue
+                delta = choice.get("delta")
+                content = delta.get("content") if isinstance(delta, dict) else None
+                if isinstance(content, str) and content:
+                    yield content
+                if choice.get("finish_reason"):
+                    finished = True
+        if not finished:
+            raise TruncatedResponseError(
+                cls.name, "the stream closed without a finish_reason or [DONE]"
+            )
+
+    @classmethod
+    async def _read_completion(cls, response: aiohttp.ClientResponse, max_bytes: int) -> str:
+        body = bytearray()
+        while chunk := await response.content.read(64 * 1024):
+            body += chunk
+            if len(body) > max_bytes:
+                raise LineTooLongError(cls.name, max_bytes)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise ProtocolError(cls.name, f"the answer is not JSON: {bytes(body[:80])!r}") from None
+        if not isinstance(data, dict):
+            raise ProtocolError(cls.name, "the answer is not a JSON object")
+        if "error" in data:
+            error = data["error"]
+            message = error.get("message") if isinstance(error, dict) else error
+            raise UpstreamError(cls.name, str(message or "the server reported an error"))
+        try:
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise ProtocolError(cls.name, "the answer has no choices[0].message") from None
+        return content if isinstance(content, str) else ""
+
+
+class OpenAIEndpoint(ProviderSettings):
+    """An endpoint declared as data: the options of ``kind = "openai"`` tables."""
+
+    base_url: str = Field(description="The API root, e.g. http://127.0.0.1:11434/v1")
+    models: list[str] = Field(default_factory=list)
+    default_model: str | None = None
+    #: Default: whether ``api_key`` or ``api_key_env`` is set.
+    needs_auth: bool | None = None
+    working: bool = True
+    stream: bool = True
+    supports_gpt_35_turbo: bool = False
+    supports_gpt_4: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _default_model_listed(self) -> OpenAIEndpoint:
+        if self.default_model and self.models and self.default_model not in self.models:
+            raise ValueError(f"default_model {self.default_model!r} is not in models")
+        return self
+
+
+def make_provider(name: str, endpoint: OpenAIEndpoint) -> type[OpenAICompatProvider]:
+    """Create the provider class ``name`` for one OpenAI-compatible endpoint."""
+    needs_auth = endpoint.needs_auth
+    if needs_auth is None:
+        needs_auth = endpoint.api_key is not None or endpoint.api_key_env is not None
+    attributes: dict[str, Any] = {
+        "__doc__": endpoint.description or f"The OpenAI-compatible endpoint {endpoint.base_url}.",
+        "__module__": __name__,
+        "name": name,
+        "url": endpoint.base_url,
+        "base_url": endpoint.base_url,
+        "api_key_env": endpoint.api_key_env,
+        "_api_key": endpoint.api_key,
+        "needs_auth": needs_auth,
+        "working": endpoint.working,
+        "stream": endpoint.stream,
+        "models": tuple(endpoint.models),
+        "default_model": endpoint.default_model
+        or (endpoint.models[0] if endpoint.models else None),
+        "supports_gpt_35_turbo": endpoint.supports_gpt_35_turbo,
+        "supports_gpt_4": endpoint.supports_gpt_4,
+    }
+    return type(name, (OpenAICompatProvider,), attributes)
+
+
+#: The kind behind ``kind = "openai"`` tables.
+KIND: ProviderKind[OpenAIEndpoint] = ProviderKind(
+    "openai", OpenAIEndpoint, make_provider, "Any OpenAI-compatible /v1/chat/completions server."
+)
+
+#: Local servers on their default ports. None needs a key; vLLM and llama.cpp
+#: send one when their environment variable is set (``--api-key`` servers).
+PRESETS: dict[str, dict[str, Any]] = {
+    "Ollama": {
+        "base_url": "http://127.0.0.1:11434/v1",
+        "description": "Ollama (ollama serve) on this machine.",
+    },
+    "VLLM": {
+        "base_url": "http://127.0.0.1:8000/v1",
+        "api_key_env": "VLLM_API_KEY",
+        "needs_auth": False,
+        "description": "vLLM (vllm serve) on this machine; sends $VLLM_API_KEY when set.",
+    },
+    "LlamaCpp": {
+        "base_url": "http://127.0.0.1:8080/v1",
+        "api_key_env": "LLAMA_API_KEY",
+        "needs_auth": False,
+        "description": "llama.cpp (llama-server) on this machine; sends $LLAMA_API_KEY when set.",
+    },
+    "LMStudio": {
+        "base_url": "http://127.0.0.1:1234/v1",
+        "description": "LM Studio's local server on this machine.",
+    },
+}
+
+
+@g4f_lite.hookimpl
+def register_providers(register: Callable[[type[g4f_lite.BaseProvider]], None]) -> None:
+    """Register the local-server presets."""
+    for name, data in PRESETS.items():
+        register(make_provider(name, OpenAIEndpoint.model_validate(data)))
+
+
+@g4f_lite.hookimpl
+def register_provider_kinds(register: Callable[[ProviderKind[Any]], None]) -> None:
+    """Register kind ``openai``."""
+    register(KIND)
