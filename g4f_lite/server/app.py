@@ -1,0 +1,564 @@
+"""The aiohttp application behind ``g4f-lite serve``.
+
+Endpoints: ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models``,
+``GET /v1/providers`` (extension: capabilities and live health) and
+``GET /health``. Every error is an OpenAI-shaped ``{"error": {...}}`` body.
+
+Security defaults: binds 127.0.0.1; optional bearer key compared in constant
+time; request bodies limited in size; a request can never set ``base_url``,
+``proxy`` or credentials (only the operator's configuration file does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .. import __version__, errors
+from .. import config as config_module
+from .. import http as http_module
+from ..client import ChatCompletion as Client
+from ..registry import get_provider, providers, registry
+from ..router import Router
+from ._errors import ApiError, api_error, validation_error
+from .models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+    HealthResponse,
+    ModelCard,
+    ModelList,
+    ProviderList,
+    ResponseMessage,
+    completion_id,
+)
+
+__all__ = [
+    "API_KEY_ENV",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "Server",
+    "ServerSettings",
+    "create_app",
+    "serve",
+]
+
+logger = logging.getLogger("g4f_lite.server")
+
+#: Environment variable holding the bearer key clients must send.
+API_KEY_ENV = "G4F_LITE_API_KEY"
+#: Loopback only unless the operator says otherwise: the server spends the
+#: operator's provider credentials on behalf of whoever can reach it.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+class ServerSettings(BaseModel):
+    """How the server runs; the ``[server]`` table of the configuration file.
+
+    ``api_key`` (a :class:`~pydantic.SecretStr`): when set, every ``/v1/``
+    request must send ``Authorization: Bearer <key>``. ``max_body_bytes``
+    bounds request bodies (413 beyond). ``timeout``: the deadline in seconds
+    of one answer, retries and failovers included (``None``: the router's).
+    ``shutdown_timeout``: seconds in-flight requests get to finish on shutdown.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    api_key: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    timeout: float | None = Field(default=None, gt=0)
+    shutdown_timeout: float = Field(default=10.0, ge=0)
+
+    @classmethod
+    def from_config(cls, table: dict[str, Any] | None = None, **overrides: Any) -> ServerSettings:
+        """Validate a ``[server]`` table (default: the current configuration's).
+
+        ``overrides`` set to ``None`` are ignored, so command-line flags can be
+        passed as they are. Without a key from the table or the overrides,
+        ``$G4F_LITE_API_KEY`` is used. Raises
+        :class:`~g4f_lite.errors.ConfigurationError` naming the bad field.
+        """
+        data = dict(config_module.current_config().server if table is None else table)
+        data.update({key: value for key, value in overrides.items() if value is not None})
+        if not data.get("api_key") and os.environ.get(API_KEY_ENV):
+            data["api_key"] = os.environ[API_KEY_ENV]
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            # Values left out on purpose: a mistyped field may hold the key.
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise errors.ConfigurationError(f"[server]: {problems}") from None
+
+
+_SETTINGS_KEY: web.AppKey[ServerSettings] = web.AppKey("g4f_lite_settings")
+_ROUTER_KEY: web.AppKey[Router | None] = web.AppKey("g4f_lite_router")
+
+
+class _Problem(Exception):
+    """Raised by handlers to answer with an :class:`ApiError`."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _error_response(error: ApiError) -> web.Response:
+    return web.Response(
+        body=error.body().model_dump_json(),
+        status=error.status,
+        content_type="application/json",
+        headers=error.headers,
+    )
+
+
+def _json(model: BaseModel) -> web.Response:
+    return web.Response(body=model.model_dump_json(), content_type="application/json")
+
+
+# -- middlewares ---------------------------------------------------------------
+
+
+@web.middleware
+async def _errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every failure into an OpenAI-shaped error; never show a traceback."""
+    try:
+        return await handler(request)
+    except _Problem as exc:
+        return _error_response(exc.error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = "not_found" if exc.status == 404 else "invalid_request_error"
+        return _error_response(
+            ApiError(
+                exc.status,
+                f"{exc.reason}: {request.method} {request.path}",
+                kind,
+                exc.reason.lower().replace(" ", "_"),
+            )
+        )
+    except (errors.G4FLiteError, ValidationError) as exc:
+        error = api_error(exc)
+        logger.info("%s %s -> %d: %s", request.method, request.path, error.status, error.message)
+        return _error_response(error)
+    except Exception:
+        logger.exception("unexpected error answering %s %s", request.method, request.path)
+        return _error_response(api_error(RuntimeError()))
+
+
+def _auth_middleware(key: SecretStr) -> Any:
+    expected = f"Bearer {key.get_secret_value()}".encode()
+
+    @web.middleware
+    async def authenticate(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # /health stays open for liveness probes; it reveals nothing.
+        if request.path.startswith("/v1/"):
+            sent = request.headers.get("Authorization", "").encode()
+            # Constant time: the comparison must not reveal how much of a guess was right.
+            if not hmac.compare_digest(sent, expected):
+                error = ApiError(
+                    401,
+                    "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                    "invalid_request_error",
+                    "invalid_api_key",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                return _error_response(error)
+        return await handler(request)
+
+    return authenticate
+
+
+# -- chat completions ----------------------------------------------------------
+
+
+async def _read_body(request: web.Request, limit: int) -> ChatCompletionRequest:
+    if request.content_length is not None and request.content_length > limit:
+        raise _Problem(_too_large(limit))
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _Problem(_too_large(limit)) from None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise _Problem(
+            ApiError(
+                400, "the request body is not valid JSON", "invalid_request_error", "invalid_json"
+            )
+        ) from None
+    if not isinstance(data, dict):
+        raise _Problem(
+            ApiError(
+                400,
+                "the request body must be a JSON object",
+                "invalid_request_error",
+                "invalid_json",
+            )
+        )
+    try:
+        return ChatCompletionRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _Problem(validation_error(exc)) from None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body is larger than {limit} bytes",
+        "invalid_request_error",
+        "body_too_large",
+    )
+
+
+def _check_enabled(name: str) -> str:
+    """The registered name of provider ``name``; 404 if unknown or disabled."""
+    provider = get_provider(name)  # ProviderNotFoundError: 404
+    if not config_module.provider_settings(provider.name).enabled:
+        raise _Problem(
+            ApiError(
+                404,
+                f"provider {provider.name!r} is disabled in the server's configuration",
+                "invalid_request_error",
+                "provider_disabled",
+                "provider",
+            )
+        )
+    return provider.name
+
+
+def _route(chat: ChatCompletionRequest) -> tuple[str | list[str] | None, dict[str, Any]]:
+    """The ``provider`` argument and provider keyword arguments for this request."""
+    if chat.provider is None:
+        if chat.model and not any(
+            config_module.provider_settings(entry.provider.name).enabled
+            for entry in registry.find(model=chat.model)
+        ):
+            raise _Problem(
+                ApiError(
+                    404,
+                    f"no provider serves model {chat.model!r}; see GET /v1/models",
+                    "invalid_request_error",
+                    "model_not_found",
+                    "model",
+                )
+            )
+        return None, {}
+    if isinstance(chat.provider, str):
+        name = _check_enabled(chat.provider)
+        # One provider named: its [providers.NAME] options, as the CLI applies them.
+        return name, config_module.provider_options(name)
+    return [_check_enabled(name) for name in chat.provider], {}
+
+
+async def _aclose(chunks: AsyncIterator[str]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
+
+
+class _ChunkWriter:
+    """Serialises stream chunks from a template: one JSON dump of the text per chunk.
+
+    A pydantic model per chunk would cost more than the provider's parsing;
+    the template comes from the models, so the shape stays theirs.
+    """
+
+    _MARK = "\x00g4f-lite-content\x00"
+
+    def __init__(self, model: str) -> None:
+        self.id = completion_id()
+        self.created = int(time.time())
+        self.model = model
+        data = self._chunk(Delta()).model_dump(mode="json")
+        data["choices"][0]["delta"] = {"content": self._MARK}
+        head, tail = json.dumps(data, separators=(",", ":")).rsplit(json.dumps(self._MARK), 1)
+        self._head = b"data: " + head.encode()
+        self._tail = tail.encode() + b"\n\n"
+
+    def _chunk(self, delta: Delta, finish: bool = False) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[ChunkChoice(delta=delta, finish_reason="stop" if finish else None)],
+        )
+
+    def _event(self, chunk: ChatCompletionChunk) -> bytes:
+        return b"data: " + chunk.model_dump_json(exclude_none=False).encode() + b"\n\n"
+
+    def role(self) -> bytes:
+        """The first event: the assistant role, empty content (as OpenAI sends)."""
+        return self._event(self._chunk(Delta(role="assistant", content="")))
+
+    def content(self, text: str) -> bytes:
+        """One event carrying ``text``."""
+        return self._head + json.dumps(text).encode() + self._tail
+
+    def finish(self) -> bytes:
+        """The last chunk (``finish_reason: "stop"``) and the ``[DONE]`` sentinel."""
+        return self._event(self._chunk(Delta(), finish=True)) + b"data: [DONE]\n\n"
+
+
+async def _stream(
+    request: web.Request, chunks: AsyncIterator[str], model: str
+) -> web.StreamResponse:
+    try:
+        # Wait for the first chunk before sending headers: until then the
+        # router may still fail over, and a failure gets a real HTTP status.
+        try:
+            first: str | None = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = None
+        writer = _ChunkWriter(model)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # reverse proxies must not buffer the stream
+            }
+        )
+        await response.prepare(request)
+        try:
+            await response.write(writer.role() + (writer.content(first) if first else b""))
+            if first is not None:
+                async for chunk in chunks:
+                    await response.write(writer.content(chunk))
+            await response.write(writer.finish())
+        except Exception as exc:
+            if isinstance(exc, ConnectionResetError):
+                raise  # the client went away: nothing to tell it
+            # Headers are sent: the failure becomes an error event (the openai
+            # SDK raises APIError for it), and no [DONE] follows.
+            error = api_error(exc)
+            if error.status == 500:
+                logger.exception("unexpected error mid-stream")
+            else:
+                logger.info("stream failed: %s", error.message)
+            await response.write(b"data: " + error.body().model_dump_json().encode() + b"\n\n")
+        await response.write_eof()
+        return response
+    except ConnectionResetError:
+        logger.info("client disconnected mid-stream; upstream request closed")
+        return web.Response(status=499)
+    finally:
+        # Runs on a client disconnect too (the handler is cancelled): closing
+        # the generator closes the router's and the provider's, and with them
+        # the upstream connection.
+        await _aclose(chunks)
+
+
+async def _chat_completions(request: web.Request) -> web.StreamResponse:
+    settings = request.app[_SETTINGS_KEY]
+    chat = await _read_body(request, settings.max_body_bytes)
+    provider, kwargs = _route(chat)
+    messages = [message.as_dict() for message in chat.messages]
+    router = request.app[_ROUTER_KEY]
+    if chat.stream:
+        chunks = await Client.create_async(
+            chat.model,
+            messages,
+            provider=provider,
+            stream=True,
+            timeout=settings.timeout,
+            router=router,
+            **kwargs,
+        )
+        return await _stream(request, chunks, chat.model)
+    text = await Client.create_async(
+        chat.model, messages, provider=provider, timeout=settings.timeout, router=router, **kwargs
+    )
+    completion = ChatCompletion(
+        model=chat.model, choices=[Choice(message=ResponseMessage(content=text))]
+    )
+    return _json(completion)
+
+
+# -- listings ------------------------------------------------------------------
+
+
+def _enabled_infos() -> list[Any]:
+    return [info for info in providers() if config_module.provider_settings(info.name).enabled]
+
+
+async def _models(request: web.Request) -> web.Response:
+    cards: dict[str, ModelCard] = {}
+    for info in _enabled_infos():
+        if not info.working:
+            continue
+        names = [*info.models, *([info.default_model] if info.default_model else [])]
+        names += ["gpt-3.5-turbo"] * info.supports_gpt_35_turbo + ["gpt-4"] * info.supports_gpt_4
+        for name in dict.fromkeys(names):
+            card = cards.setdefault(name, ModelCard(id=name, owned_by=info.name))
+            card.providers.append(info.name)
+    return _json(ModelList(data=list(cards.values())))
+
+
+async def _providers(request: web.Request) -> web.Response:
+    return _json(ProviderList(data=_enabled_infos()))
+
+
+async def _health(request: web.Request) -> web.Response:
+    return _json(HealthResponse(version=__version__, providers=len(_enabled_infos())))
+
+
+async def _close_sessions(app: web.Application) -> None:
+    # Graceful shutdown: the pooled upstream connections close with the server.
+    await http_module.aclose()
+
+
+def create_app(
+    settings: ServerSettings | None = None, *, router: Router | None = None
+) -> web.Application:
+    """Build the server's :class:`aiohttp.web.Application`.
+
+    ``settings`` default to the current configuration's ``[server]`` table;
+    ``router`` defaults to :func:`g4f_lite.router.default_router` at each call.
+    """
+    settings = settings or ServerSettings.from_config()
+    middlewares = [_errors_middleware]
+    if settings.api_key is not None:
+        middlewares.append(_auth_middleware(settings.api_key))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    app[_SETTINGS_KEY] = settings
+    app[_ROUTER_KEY] = router
+    app.router.add_post("/v1/chat/completions", _chat_completions)
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/v1/providers", _providers)
+    app.router.add_get("/health", _health)
+    app.on_cleanup.append(_close_sessions)
+    return app
+
+
+class Server:
+    """The server on the running event loop, or in a thread: for tests and embedding.
+
+    >>> async with Server(ServerSettings(port=0)) as server:
+    ...     openai.AsyncOpenAI(base_url=server.url, api_key="-")
+
+    ``url`` ends in ``/v1``, ready for an OpenAI client's ``base_url``.
+    """
+
+    def __init__(
+        self,
+        settings: ServerSettings | None = None,
+        *,
+        router: Router | None = None,
+        access_log: bool = False,
+    ) -> None:
+        self.settings = settings or ServerSettings.from_config()
+        self.router = router
+        self.access_log = access_log
+        self.port = self.settings.port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """The API base URL, e.g. ``http://127.0.0.1:8080/v1``."""
+        if self._runner is None:
+            raise RuntimeError("the server is not running")
+        host = self.settings.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}/v1"
+
+    async def start(self) -> None:
+        """Start serving on the running loop."""
+        app = create_app(self.settings, router=self.router)
+        kwargs: dict[str, Any] = {} if self.access_log else {"access_log": None}
+        self._runner = web.AppRunner(
+            app,
+            # Cancel the handler when its client disconnects, so that the
+            # upstream request is closed at once, not at the next write.
+            handler_cancellation=True,
+            shutdown_timeout=self.settings.shutdown_timeout,
+            **kwargs,
+        )
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.settings.host, self.settings.port).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        """Stop accepting, let in-flight requests finish (bounded), close upstream sessions."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @contextlib.contextmanager
+    def run_in_thread(self) -> Iterator[Server]:
+        """Serve from a background thread with its own loop, for synchronous callers."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="g4f-lite-server", daemon=True)
+        thread.start()
+        started = False
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
+            started = True
+            yield self
+        finally:
+            if started:
+                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=30)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+def serve(
+    settings: ServerSettings | None = None,
+    *,
+    router: Router | None = None,
+    on_ready: Callable[[Server], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully.
+
+    ``on_ready`` is called once the socket listens (the CLI prints the URL).
+    """
+
+    async def main() -> None:
+        server = Server(settings, router=router, access_log=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, threads
+                loop.add_signal_handler(sig, stop.set)
+        await server.start()
+        try:
+            if on_ready is not None:
+                on_ready(server)
+            await stop.wait()
+        finally:
+            logger.info("shutting down")
+            await server.close()
+
+    asyncio.run(main())
