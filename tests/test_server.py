@@ -103,7 +103,8 @@ async def test_async_sdk_stream(server: Server) -> None:
 
 
 def test_sync_sdk_stream_and_non_stream(aiengine_emulator: AIEngineEmulator) -> None:
-    config.configure({"providers": {"Opchatgpts": {"base_url": aiengine_emulator.url}}})
+    options = {"base_url": aiengine_emulator.url, "timeout": 30}
+    config.configure({"providers": {"Opchatgpts": options}})
     with Server(settings()).run_in_thread() as server:
         api = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0)
         with api:
@@ -214,6 +215,7 @@ async def test_upstream_failure_is_502_without_internals(
     assert caught.value.status_code == 502
     body: Any = caught.value.body
     assert "Local" in body["message"] and "HTTP 500" in body["message"]
+    assert body["code"] == "all_providers_failed" and body["type"] == "upstream_error"
     assert "Traceback" not in caught.value.response.text
 
 
@@ -352,6 +354,7 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     found = ServerSettings.from_config({"port": 9000})
     assert found.api_key is not None and found.api_key.get_secret_value() == "from-env"
     assert "from-env" not in repr(found)
+    assert ServerSettings.from_config({"api_key": "file"}).api_key == found.api_key
     explicit = ServerSettings.from_config({}, api_key="flag")
     assert explicit.api_key is not None and explicit.api_key.get_secret_value() == "flag"
 

@@ -8,6 +8,7 @@ secrets, see :mod:`g4f_lite.errors`); anything unexpected becomes a bare
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -114,5 +115,6 @@ def api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, errors.ProviderError):
         # Includes the upstream's own 401/403: the client's key to *this*
         # server is fine, the provider behind it is not, hence 502, not 401.
-        return ApiError(502, str(exc), "upstream_error", type(exc).__name__)
+        code = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()  # server_error
+        return ApiError(502, str(exc), "upstream_error", code)
     return ApiError(500, "internal server error", "server_error", "internal_error")

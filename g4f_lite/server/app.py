@@ -92,14 +92,15 @@ class ServerSettings(BaseModel):
         """Validate a ``[server]`` table (default: the current configuration's).
 
         ``overrides`` set to ``None`` are ignored, so command-line flags can be
-        passed as they are. Without a key from the table or the overrides,
-        ``$G4F_LITE_API_KEY`` is used. Raises
+        passed as they are. The API key is ``overrides["api_key"]``, else
+        ``$G4F_LITE_API_KEY``, else the table's. Raises
         :class:`~g4f_lite.errors.ConfigurationError` naming the bad field.
         """
         data = dict(config_module.current_config().server if table is None else table)
-        data.update({key: value for key, value in overrides.items() if value is not None})
-        if not data.get("api_key") and os.environ.get(API_KEY_ENV):
+        # The key: a flag, else the environment, else the file.
+        if os.environ.get(API_KEY_ENV):
             data["api_key"] = os.environ[API_KEY_ENV]
+        data.update({key: value for key, value in overrides.items() if value is not None})
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -376,6 +377,10 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[_SETTINGS_KEY]
     chat = await _read_body(request, settings.max_body_bytes)
     provider, kwargs = _route(chat)
+    # create_async's `timeout` is the deadline of the whole call: the server's
+    # setting, else the named provider's own `timeout` option.
+    provider_timeout = kwargs.pop("timeout", None)
+    timeout = settings.timeout if settings.timeout is not None else provider_timeout
     messages = [message.as_dict() for message in chat.messages]
     router = request.app[_ROUTER_KEY]
     if chat.stream:
@@ -384,13 +389,13 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
             messages,
             provider=provider,
             stream=True,
-            timeout=settings.timeout,
+            timeout=timeout,
             router=router,
             **kwargs,
         )
         return await _stream(request, chunks, chat.model)
     text = await Client.create_async(
-        chat.model, messages, provider=provider, timeout=settings.timeout, router=router, **kwargs
+        chat.model, messages, provider=provider, timeout=timeout, router=router, **kwargs
     )
     completion = ChatCompletion(
         model=chat.model, choices=[Choice(message=ResponseMessage(content=text))]
