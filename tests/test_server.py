@@ -159,8 +159,11 @@ async def test_stream_chunks_match_the_pydantic_model(server: Server) -> None:
         data = json.loads(event)
         ChatCompletionChunk.model_validate(data)
         assert set(data) == set(ChatCompletionChunk.model_fields)
-    contents = [json.loads(event)["choices"][0]["delta"] for event in events[1:-2]]
-    assert all(set(delta) == {"content"} for delta in contents)
+    choices = [json.loads(event)["choices"][0] for event in events[:-1]]
+    assert choices[0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(set(choice["delta"]) == {"content"} for choice in choices[1:-1])
+    assert choices[-1]["delta"] == {} and choices[-1]["finish_reason"] == "stop"
+    assert "".join(choice["delta"].get("content", "") for choice in choices) == REPLY
 
 
 # -- error statuses -------------------------------------------------------------------

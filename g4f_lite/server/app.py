@@ -35,11 +35,8 @@ from ..router import Router
 from ._errors import ApiError, api_error, validation_error
 from .models import (
     ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionRequest,
     Choice,
-    ChunkChoice,
-    Delta,
     HealthResponse,
     ModelCard,
     ModelList,
@@ -283,51 +280,95 @@ async def _aclose(chunks: AsyncIterator[str]) -> None:
 
 
 class _ChunkWriter:
-    """Serialises stream chunks from a template: one JSON dump of the text per chunk.
+    """Serialises one stream's ``chat.completion.chunk`` events.
 
-    A pydantic model per chunk would cost more than the provider's parsing;
-    the template comes from the models, so the shape stays theirs.
+    Spelled out as byte templates rather than a pydantic model per chunk,
+    which would cost more than the provider's own parsing; a test checks
+    every event against :class:`~g4f_lite.server.models.ChatCompletionChunk`.
     """
 
-    _MARK = "\x00g4f-lite-content\x00"
-
     def __init__(self, model: str) -> None:
-        self.id = completion_id()
-        self.created = int(time.time())
-        self.model = model
-        data = self._chunk(Delta()).model_dump(mode="json")
-        data["choices"][0]["delta"] = {"content": self._MARK}
-        head, tail = json.dumps(data, separators=(",", ":")).rsplit(json.dumps(self._MARK), 1)
-        self._head = b"data: " + head.encode()
-        self._tail = tail.encode() + b"\n\n"
-
-    def _chunk(self, delta: Delta, finish: bool = False) -> ChatCompletionChunk:
-        return ChatCompletionChunk(
-            id=self.id,
-            created=self.created,
-            model=self.model,
-            choices=[ChunkChoice(delta=delta, finish_reason="stop" if finish else None)],
+        head = (
+            f'data: {{"id":"{completion_id()}","object":"chat.completion.chunk",'
+            f'"created":{int(time.time())},"model":{json.dumps(model)},'
+            '"choices":[{"index":0,"delta":'
+        ).encode()
+        self._open = head + b'{"content":'
+        self._close = b'},"finish_reason":null,"logprobs":null}],"system_fingerprint":null}\n\n'
+        self._role = head + b'{"role":"assistant","content":""' + self._close
+        self._finish = (
+            head + b'{},"finish_reason":"stop","logprobs":null}],"system_fingerprint":null}\n\n'
         )
-
-    def _event(self, chunk: ChatCompletionChunk) -> bytes:
-        return b"data: " + chunk.model_dump_json(exclude_none=False).encode() + b"\n\n"
 
     def role(self) -> bytes:
         """The first event: the assistant role, empty content (as OpenAI sends)."""
-        return self._event(self._chunk(Delta(role="assistant", content="")))
+        return self._role
 
     def content(self, text: str) -> bytes:
         """One event carrying ``text``."""
-        return self._head + json.dumps(text).encode() + self._tail
+        return self._open + json.dumps(text).encode() + self._close
 
     def finish(self) -> bytes:
         """The last chunk (``finish_reason: "stop"``) and the ``[DONE]`` sentinel."""
-        return self._event(self._chunk(Delta(), finish=True)) + b"data: [DONE]\n\n"
+        return self._finish + b"data: [DONE]\n\n"
+
+
+class _Coalescer:
+    """Writes events in batches: whatever accumulated while the loop was busy.
+
+    A provider often yields many chunks from one network read without
+    suspending; one socket write per chunk would make the server spend more
+    on system calls than on the answer. Events are buffered and flushed by a
+    task as soon as the handler waits for the provider, so latency does not
+    suffer: nothing is held back while the provider is quiet.
+    """
+
+    #: Past this many buffered bytes the handler waits for the client (backpressure).
+    HIGH_WATER = 64 * 1024
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self.response = response
+        self.buffer = bytearray()
+        self.task: asyncio.Task[None] | None = None
+
+    async def add(self, data: bytes) -> None:
+        """Queue ``data``; raises the error of a failed earlier write (client gone)."""
+        task = self.task
+        if task is not None and task.done():
+            self.task = None
+            task.result()
+        self.buffer += data
+        if len(self.buffer) >= self.HIGH_WATER:
+            await self.drain()
+        elif self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self.buffer:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            await self.response.write(data)
+
+    async def drain(self) -> None:
+        """Write everything buffered, now."""
+        task, self.task = self.task, None
+        if task is not None:
+            await task
+        await self._flush()
+
+    def cancel(self) -> None:
+        """Abandon pending writes (the handler is cancelled or failed)."""
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            task.cancel()
+        elif task is not None and not task.cancelled():
+            task.exception()  # retrieved: the handler's own error is the one to report
 
 
 async def _stream(
     request: web.Request, chunks: AsyncIterator[str], model: str
 ) -> web.StreamResponse:
+    out: _Coalescer | None = None
     try:
         # Wait for the first chunk before sending headers: until then the
         # router may still fail over, and a failure gets a real HTTP status.
@@ -344,12 +385,13 @@ async def _stream(
             }
         )
         await response.prepare(request)
+        out = _Coalescer(response)
         try:
-            await response.write(writer.role() + (writer.content(first) if first else b""))
+            await out.add(writer.role() + (writer.content(first) if first else b""))
             if first is not None:
                 async for chunk in chunks:
-                    await response.write(writer.content(chunk))
-            await response.write(writer.finish())
+                    await out.add(writer.content(chunk))
+            await out.add(writer.finish())
         except Exception as exc:
             if isinstance(exc, ConnectionResetError):
                 raise  # the client went away: nothing to tell it
@@ -360,13 +402,16 @@ async def _stream(
                 logger.exception("unexpected error mid-stream")
             else:
                 logger.info("stream failed: %s", error.message)
-            await response.write(b"data: " + error.body().model_dump_json().encode() + b"\n\n")
+            await out.add(b"data: " + error.body().model_dump_json().encode() + b"\n\n")
+        await out.drain()
         await response.write_eof()
         return response
     except ConnectionResetError:
         logger.info("client disconnected mid-stream; upstream request closed")
         return web.Response(status=499)
     finally:
+        if out is not None:
+            out.cancel()
         # Runs on a client disconnect too (the handler is cancelled): closing
         # the generator closes the router's and the provider's, and with them
         # the upstream connection.
