@@ -225,8 +225,11 @@ def test_check_fails_for_a_broken_provider(
     assert "no working provider" in capsys.readouterr().out
 
 
-def test_debug_adds_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["chat", "-p", "Opchatgpts", "--base-url", "http://127.0.0.1:9", "hi"]
+def test_debug_adds_the_traceback(
+    aiengine_emulator: AIEngineEmulator, site_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aiengine_emulator.fault = Fault.http_status(400)  # not retried: fails at once
+    args = ["--config", str(site_config), "chat", "-p", "Opchatgpts", "hi"]
     assert main(["--debug", *args]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err

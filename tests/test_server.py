@@ -223,8 +223,8 @@ async def test_upstream_failure_is_502_without_internals(
 
 
 async def test_timeout_is_504(local: AIEngineEmulator) -> None:
-    local.fault = Fault.slow_first_byte(delay=1.0)
-    async with Server(settings(timeout=0.2), router=no_retries()) as server:
+    local.fault = Fault.slow_first_byte(delay=0.5)
+    async with Server(settings(timeout=0.1), router=no_retries()) as server:
         status, body = await post(server, {"model": "local-model", "messages": HI})
     assert status == 504 and body["error"]["type"] == "timeout_error"
 
@@ -435,8 +435,8 @@ async def test_client_disconnect_mid_stream_closes_the_upstream(local: AIEngineE
                 closed.set()
 
     g4f_lite.register(Tracked)
-    # The site stalls 2 s after two words: the stream can only end early by being closed.
-    local.fault = Fault.stall(after=2, delay=2.0)
+    # The site stalls 1.2 s after two words: the stream can only end early by being closed.
+    local.fault = Fault.stall(after=2, delay=1.2)
     async with Server(settings()) as server:
         session = aiohttp.ClientSession()
         response = await session.post(
@@ -449,6 +449,6 @@ async def test_client_disconnect_mid_stream_closes_the_upstream(local: AIEngineE
         started = loop.time()
         response.close()  # drop the connection mid-stream
         await session.close()
-        await asyncio.wait_for(closed.wait(), timeout=1.5)
-        assert loop.time() - started < 1.5  # long before the stall ends
+        await asyncio.wait_for(closed.wait(), timeout=1.0)
+        assert loop.time() - started < 1.0  # before the stall ends
     assert len(local.requests) == 1
