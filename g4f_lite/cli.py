@@ -360,7 +360,15 @@ def _repl(
         if not pending:
             try:
                 if terminal:
-                    line = input("> ")
+                    # The prompt belongs on the terminal, not in piped output;
+                    # input() draws it itself only when stdout is the terminal
+                    # (readline needs that to redraw the line).
+                    if is_terminal(out):
+                        line = input("> ")
+                    else:
+                        err.write("> ")
+                        err.flush()
+                        line = input()
                 else:
                     line = stdin.readline()
                     if not line:

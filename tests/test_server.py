@@ -362,6 +362,19 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert explicit.api_key is not None and explicit.api_key.get_secret_value() == "flag"
 
 
+def test_settings_come_from_the_server_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    config.configure({"server": {"port": 0, "max_body_bytes": 4096, "timeout": 5}})
+    found = ServerSettings.from_config(port=None, timeout=9)
+    assert (found.host, found.port, found.max_body_bytes, found.timeout) == (
+        "127.0.0.1",
+        0,
+        4096,
+        9,
+    )
+    assert found.api_key is None
+
+
 def test_bad_server_table_is_a_configuration_error() -> None:
     with pytest.raises(g4f_lite.errors.ConfigurationError, match="port"):
         ServerSettings.from_config({"port": "eighty"})

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -68,7 +68,8 @@ DEFAULT_PORT = 8080
 class ServerSettings(BaseModel):
     """How the server runs; the ``[server]`` table of the configuration file.
 
-    ``api_key`` (a :class:`~pydantic.SecretStr`): when set, every ``/v1/``
+    ``host`` and ``port``: where to listen (``127.0.0.1:8080``; port 0 picks
+    a free one). ``api_key`` (a :class:`~pydantic.SecretStr`): when set, every ``/v1/``
     request must send ``Authorization: Bearer <key>``. ``max_body_bytes``
     bounds request bodies (413 beyond). ``timeout``: the deadline in seconds
     of one answer, retries and failovers included (``None``: the router's).
@@ -85,7 +86,9 @@ class ServerSettings(BaseModel):
     shutdown_timeout: float = Field(default=10.0, ge=0)
 
     @classmethod
-    def from_config(cls, table: dict[str, Any] | None = None, **overrides: Any) -> ServerSettings:
+    def from_config(
+        cls, table: Mapping[str, Any] | None = None, **overrides: Any
+    ) -> ServerSettings:
         """Validate a ``[server]`` table (default: the current configuration's).
 
         ``overrides`` set to ``None`` are ignored, so command-line flags can be
