@@ -427,7 +427,9 @@ async def test_disabled_providers_are_left_out(
 # -- disconnects ---------------------------------------------------------------------------
 
 
-async def test_client_disconnect_mid_stream_closes_the_upstream(local: AIEngineEmulator) -> None:
+@pytest.fixture
+def tracked(local: AIEngineEmulator) -> asyncio.Event:
+    """Provider ``Tracked`` (Opchatgpts on the site); the event is set when its stream closes."""
     closed = asyncio.Event()
 
     class Tracked(Opchatgpts):
@@ -450,6 +452,12 @@ async def test_client_disconnect_mid_stream_closes_the_upstream(local: AIEngineE
     g4f_lite.register(Tracked)
     # The site stalls 1.2 s after two words: the stream can only end early by being closed.
     local.fault = Fault.stall(after=2, delay=1.2)
+    return closed
+
+
+async def test_client_disconnect_mid_stream_closes_the_upstream(
+    local: AIEngineEmulator, tracked: asyncio.Event
+) -> None:
     async with Server(settings()) as server:
         session = aiohttp.ClientSession()
         response = await session.post(
@@ -462,6 +470,22 @@ async def test_client_disconnect_mid_stream_closes_the_upstream(local: AIEngineE
         started = loop.time()
         response.close()  # drop the connection mid-stream
         await session.close()
-        await asyncio.wait_for(closed.wait(), timeout=1.0)
+        await asyncio.wait_for(tracked.wait(), timeout=1.0)
         assert loop.time() - started < 1.0  # before the stall ends
+    assert len(local.requests) == 1
+
+
+async def test_client_disconnect_while_waiting_cancels_the_upstream(
+    local: AIEngineEmulator, tracked: asyncio.Event
+) -> None:
+    async with Server(settings()) as server, aiohttp.ClientSession() as session:
+        body = {"model": "", "messages": HI, "provider": "Tracked"}  # not streamed
+        request = asyncio.ensure_future(session.post(f"{server.url}/chat/completions", json=body))
+        while not local.requests:  # noqa: ASYNC110 - the emulator offers no event to wait on
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # into the stall
+        request.cancel()  # the client gives up: its connection closes
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await asyncio.wait_for(tracked.wait(), timeout=1.0)
     assert len(local.requests) == 1
