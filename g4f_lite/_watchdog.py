@@ -7,7 +7,7 @@ import math
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-__all__ = ["Expired", "Watchdog"]
+__all__ = ["Expired", "StreamGuard", "Watchdog"]
 
 T = TypeVar("T")
 
@@ -99,3 +99,106 @@ class Watchdog:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+
+class StreamGuard:
+    """Idle and deadline limits for the rest of a stream, at almost no cost per chunk.
+
+    Even :class:`Watchdog`'s per-chunk ``arm`` (a clock read and
+    ``asyncio.current_task()``) cost a long stream a measurable share of its
+    throughput. Here the consuming loop only bumps :attr:`seq` before and after
+    each wait (odd: waiting for the provider; even: the caller holds the
+    stream, which never counts as idle), and a timer ticking every eighth of
+    the idle limit notices when ``seq`` has stood still, odd, for the whole
+    limit. The idle error therefore comes between 1 and 1.25 limits after the
+    last chunk, never early. The stream must be consumed by one task (as
+    ``async for`` does); the deadline is one timer.
+
+    Use::
+
+        guard = StreamGuard(idle, remaining)
+        try:
+            while True:
+                guard.seq += 1
+                if guard.fired:             # the deadline passed between chunks
+                    raise ...
+                try:
+                    chunk = await chunks.__anext__()
+                except asyncio.CancelledError:
+                    if (kind := guard.claim()) is not None:
+                        raise MyTimeout(kind) from None
+                    raise
+                guard.seq += 1
+                ...
+        finally:
+            guard.close()
+    """
+
+    __slots__ = (
+        "_cancelled",
+        "_deadline_handle",
+        "_idle",
+        "_loop",
+        "_period",
+        "_seen",
+        "_since",
+        "_task",
+        "_tick_handle",
+        "fired",
+        "seq",
+    )
+
+    def __init__(self, idle: float | None, remaining: float | None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self.seq = 0
+        self._seen = 0
+        self._since = self._loop.time()
+        self._idle = idle
+        self._period = max(idle / 8, 1e-3) if idle is not None else 0.0
+        #: ``"idle"`` or ``"total"`` once a limit has passed.
+        self.fired: str | None = None
+        self._cancelled = False
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._deadline_handle: asyncio.TimerHandle | None = None
+        if idle is not None:
+            self._tick_handle = self._loop.call_later(self._period, self._tick)
+        if remaining is not None:
+            self._deadline_handle = self._loop.call_later(max(remaining, 0.0), self._fire, "total")
+
+    def _tick(self) -> None:
+        now, seq = self._loop.time(), self.seq
+        if seq != self._seen or not seq & 1:
+            self._seen, self._since = seq, now  # progress, or the caller holds the stream
+        elif self._idle is not None and now - self._since >= self._idle:
+            self._tick_handle = None
+            self._fire("idle")
+            return
+        self._tick_handle = self._loop.call_later(self._period, self._tick)
+
+    def _fire(self, kind: str) -> None:
+        if self.fired is not None:
+            return
+        self.fired = kind
+        # Only a task waiting for the provider is cancelled; otherwise the
+        # consuming loop sees `fired` before its next wait.
+        if self.seq & 1 and self._task is not None and not self._task.done():
+            self._cancelled = True
+            self._task.cancel()
+
+    def claim(self) -> str | None:
+        """After a ``CancelledError``: the limit that caused it, or ``None`` if not ours."""
+        if not self._cancelled:
+            return None
+        self._cancelled = False
+        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
+        return self.fired
+
+    def close(self) -> None:
+        """Stop both timers."""
+        for handle in (self._tick_handle, self._deadline_handle):
+            if handle is not None:
+                handle.cancel()
+        self._tick_handle = self._deadline_handle = None
