@@ -285,6 +285,10 @@ class Registry:
 
     # -- queries -----------------------------------------------------------
 
+    def has_hookimpls(self, hook: str) -> bool:
+        """Whether any plugin implements ``hook`` (plugins may register at any time)."""
+        return bool(getattr(self.plugin_manager.hook, hook).get_hookimpls())
+
     def entries(self) -> list[Entry]:
         """Every registered provider, in registration order."""
         return list(self._load().values())

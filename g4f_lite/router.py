@@ -46,7 +46,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from . import config, errors
-from ._watchdog import StreamGuard, Watchdog
+from ._watchdog import Guard
 from .clock import Clock, MonotonicClock
 from .events import EventKind, Listener, RouterEvent
 from .health import Admission, HealthStore, default_health_store
@@ -247,7 +247,7 @@ class Router:
         spec = provider if provider is not None else self.providers
         if spec is not None:
             candidates = resolve(spec)
-            for candidate in candidates:
+            for candidate in candidates if config.has_tables() else ():
                 if not config.provider_settings(candidate.name).enabled:
                     raise errors.ConfigurationError(
                         f"provider {candidate.name} is disabled in "
@@ -271,8 +271,9 @@ class Router:
     ) -> list[type[BaseProvider]]:
         chosen: list[type[BaseProvider]] = []
         excluded: dict[str, list[str]] = {}
+        tables = config.has_tables()
         for entry in registry.entries():
-            if not config.provider_settings(entry.provider.name).enabled:
+            if tables and not config.provider_settings(entry.provider.name).enabled:
                 excluded[entry.provider.name] = ["disabled in the configuration"]
                 continue
             reasons = exclusions(
@@ -328,6 +329,10 @@ class Router:
         name = provider if isinstance(provider, str) else provider.name
         return self.health.snapshot(name, self.clock.now())
 
+    def observed(self) -> bool:
+        """Whether anything listens to events (so the hot path can skip building them)."""
+        return bool(self.listeners) or registry.has_hookimpls("router_event")
+
     def emit(self, event: RouterEvent) -> None:
         """Send ``event`` to the listeners and the ``router_event`` plugin hook."""
         for listener in self.listeners:
@@ -353,6 +358,7 @@ class _Opened:
     started: float
     first_chunk: float | None
     number: int
+    guard: Guard
 
 
 class RoutedCall:
@@ -424,29 +430,28 @@ class RoutedCall:
         chunks, name = opened.chunks, opened.provider.name
         delivered = [opened.first or ""]
         failed = False
+        guard = opened.guard
         try:
             yield delivered[0]
-            # Created after the first yield: in the task that reads the rest.
-            guard = self._guard(deadline)
-            try:
-                while True:
-                    guard.seq += 1
-                    if guard.fired is not None:  # the deadline passed between chunks
-                        raise self._timeout(guard.fired, name)
-                    try:
-                        chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except asyncio.CancelledError:
-                        kind = guard.claim()
-                        if kind is None:
-                            raise
-                        raise self._timeout(kind, name) from None
-                    guard.seq += 1
-                    delivered.append(chunk)
-                    yield chunk
-            finally:
-                guard.close()
+            # The rest is read by the task asking now (the first chunk may have been
+            # fetched by another, e.g. during failover): that is the one to interrupt.
+            guard.rebind()
+            while True:
+                guard.seq += 1
+                if guard.fired is not None:  # the deadline passed between chunks
+                    raise self._timeout(guard.fired, name)
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except asyncio.CancelledError:
+                    kind = guard.claim()
+                    if kind is None:
+                        raise
+                    raise self._timeout(kind, name) from None
+                guard.seq += 1
+                delivered.append(chunk)
+                yield chunk
         except Exception as exc:
             # Text has reached the caller: never restart elsewhere (it would repeat).
             failed = True
@@ -454,6 +459,7 @@ class RoutedCall:
             logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
             raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
         finally:
+            guard.close()
             await _close(chunks)
             if not failed:
                 # Ended, or the caller stopped reading: either way the provider worked.
@@ -684,7 +690,8 @@ class RoutedCall:
         logger.debug(
             "attempt %d of provider %s%s", number, name, " (probe)" if admission.probe else ""
         )
-        router.emit(RouterEvent("attempt", name, attempt=number))
+        if router.observed():
+            router.emit(RouterEvent("attempt", name, attempt=number))
         if deadline is not None:
             # The provider's own (aiohttp) total timeout follows the deadline as a
             # backstop, a little later, so that the router's typed error wins.
@@ -692,21 +699,25 @@ class RoutedCall:
             remaining = max(deadline - started, 0.0) + _PROVIDER_TIMEOUT_SLACK
             kwargs = {**kwargs, "timeout": min(remaining, limit) if limit else remaining}
         chunks = run_provider(provider, self.model, self.messages, **kwargs)
-        watchdog = Watchdog()
+        timeouts = self.timeouts
+        guard = Guard(
+            first=timeouts.first_chunk,
+            idle=timeouts.idle,
+            total=deadline - started if deadline is not None else None,
+        )
         parts: list[str] = []
         first_chunk: float | None = None
         try:
-            with connect_limit(self.timeouts.connect):
-                parts.append(await self._first(chunks, watchdog, name, started, deadline))
-            watchdog.close()
+            with connect_limit(timeouts.connect):
+                parts.append(await self._first(chunks, guard, name))
             first_chunk = clock.now() - started
-            if streaming:
-                return _Opened(provider, parts[0], chunks, started, first_chunk, number)
-            await self._collect(chunks, name, deadline, parts)
+            if streaming:  # the guard goes on watching the rest, in _run
+                return _Opened(provider, parts[0], chunks, started, first_chunk, number, guard)
+            await self._collect(chunks, guard, name, parts)
         except StopAsyncIteration:
-            watchdog.close()  # an empty answer
+            pass  # an empty answer
         except BaseException as exc:
-            watchdog.close()
+            guard.close()
             await _close(chunks)
             if isinstance(exc, Exception):
                 if isinstance(exc, errors.ProviderError) and parts:
@@ -716,63 +727,42 @@ class RoutedCall:
             else:  # cancelled: no verdict on the provider
                 router.health.release(name)
             raise
+        guard.close()
         elapsed = clock.now() - started
         self._record_success(name, number, elapsed, first_chunk)
-        return _Opened(provider, "".join(parts), None, started, first_chunk, number)
+        return _Opened(provider, "".join(parts), None, started, first_chunk, number, guard)
 
-    def _guard(self, deadline: float | None) -> StreamGuard:
-        remaining = deadline - self.router.clock.now() if deadline is not None else None
-        return StreamGuard(self.timeouts.idle, remaining)
+    async def _first(self, chunks: AsyncIterator[str], guard: Guard, name: str) -> str:
+        """The first chunk, within the first-chunk limit and the deadline."""
+        guard.seq += 1
+        try:
+            chunk = await chunks.__anext__()
+        except asyncio.CancelledError:
+            kind = guard.claim()
+            if kind is None:
+                raise
+            raise self._timeout(kind, name) from None
+        guard.seq += 1
+        return chunk
 
     async def _collect(
-        self, chunks: AsyncIterator[str], name: str, deadline: float | None, parts: list[str]
+        self, chunks: AsyncIterator[str], guard: Guard, name: str, parts: list[str]
     ) -> None:
-        """Append the rest of a whole answer to ``parts``, within the idle and total limits."""
-        guard = self._guard(deadline)
-        try:
-            while True:
-                guard.seq += 1
-                try:
-                    parts.append(await chunks.__anext__())
-                except StopAsyncIteration:
-                    return
-                except asyncio.CancelledError:
-                    kind = guard.claim()
-                    if kind is None:
-                        raise
-                    raise self._timeout(kind, name) from None
-                guard.seq += 1
-        finally:
-            guard.close()
-
-    async def _first(
-        self,
-        chunks: AsyncIterator[str],
-        watchdog: Watchdog,
-        name: str,
-        started: float,
-        deadline: float | None,
-    ) -> str:
-        """The first chunk, within the first-chunk limit or the deadline, whichever ends first."""
-        timeouts = self.timeouts
-        now = self.router.clock.now()
-        limit: float | None = None
-        kind = "total"
-        if timeouts.first_chunk is not None:
-            limit, kind = started + timeouts.first_chunk - now, "first_chunk"
-        if deadline is not None and (limit is None or deadline - now < limit):
-            limit, kind = deadline - now, "total"
-        if limit is None:
-            return await chunks.__anext__()
-        watchdog.arm(max(limit, 0.0))
-        try:
-            return await chunks.__anext__()
-        except asyncio.CancelledError:
-            if watchdog.claim():
+        """Append the rest of a whole answer to ``parts``, within the idle limit and deadline."""
+        while True:
+            guard.seq += 1
+            if guard.fired is not None:
+                raise self._timeout(guard.fired, name)
+            try:
+                parts.append(await chunks.__anext__())
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                kind = guard.claim()
+                if kind is None:
+                    raise
                 raise self._timeout(kind, name) from None
-            raise
-        finally:
-            watchdog.disarm()
+            guard.seq += 1
 
     def _timeout(self, kind: str, name: str) -> errors.ProviderTimeoutError:
         t = self.timeouts
@@ -792,7 +782,8 @@ class RoutedCall:
             name, router.clock.now(), elapsed=elapsed, first_chunk=first_chunk
         )
         logger.debug("provider %s answered in %.3f s", name, elapsed)
-        router.emit(RouterEvent("success", name, attempt=number, elapsed=elapsed))
+        if router.observed():
+            router.emit(RouterEvent("success", name, attempt=number, elapsed=elapsed))
 
     def _record_failure(self, name: str, exc: Exception) -> None:
         router = self.router
