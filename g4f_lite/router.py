@@ -445,10 +445,7 @@ class RoutedCall:
                 except StopAsyncIteration:
                     break
                 except asyncio.CancelledError:
-                    kind = guard.claim()
-                    if kind is None:
-                        raise
-                    raise self._timeout(kind, name) from None
+                    raise self._interrupted(guard, name) from None
                 guard.seq += 1
                 delivered.append(chunk)
                 yield chunk
@@ -738,10 +735,7 @@ class RoutedCall:
         try:
             chunk = await chunks.__anext__()
         except asyncio.CancelledError:
-            kind = guard.claim()
-            if kind is None:
-                raise
-            raise self._timeout(kind, name) from None
+            raise self._interrupted(guard, name) from None
         guard.seq += 1
         return chunk
 
@@ -758,11 +752,18 @@ class RoutedCall:
             except StopAsyncIteration:
                 return
             except asyncio.CancelledError:
-                kind = guard.claim()
-                if kind is None:
-                    raise
-                raise self._timeout(kind, name) from None
+                raise self._interrupted(guard, name) from None
             guard.seq += 1
+
+    def _interrupted(self, guard: Guard, name: str) -> errors.ProviderTimeoutError:
+        """Call in ``except CancelledError``: the guard's timeout error, if the guard cancelled.
+
+        A cancellation that is not the guard's (the caller's own) is re-raised as it is.
+        """
+        kind = guard.claim()
+        if kind is None:
+            raise  # re-raises the CancelledError being handled
+        return self._timeout(kind, name)
 
     def _timeout(self, kind: str, name: str) -> errors.ProviderTimeoutError:
         t = self.timeouts
