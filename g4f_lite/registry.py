@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
@@ -76,6 +77,28 @@ class KindEntry:
 
 def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
+
+
+def _run_hook(
+    label: str,
+    impl: pluggy.HookImpl,
+    register_one: Callable[[Any], None],
+    what: str,
+    fatal: type[Exception],
+) -> None:
+    """Call one plugin's ``register_*`` hook; a failure warns, except ``fatal`` ones."""
+    try:
+        # pluggy lets an implementation take a subset of the spec's arguments.
+        impl.function(**{arg: register_one for arg in impl.argnames})
+    except fatal:
+        raise
+    except Exception as exc:
+        warnings.warn(
+            f"g4f-lite plugin {label!r} failed in {impl.function.__name__} and its {what} "
+            f"may be missing: {type(exc).__name__}: {exc}",
+            PluginWarning,
+            stacklevel=5,
+        )
 
 
 class Registry:
@@ -172,18 +195,7 @@ class Registry:
                 return
             self._add(entries, Entry(cls, label))
 
-        try:
-            # pluggy lets an implementation take a subset of the spec's arguments.
-            impl.function(**{arg: register_one for arg in impl.argnames})
-        except DuplicateProviderError:
-            raise
-        except Exception as exc:
-            warnings.warn(
-                f"g4f-lite plugin {label!r} failed in register_providers and its providers "
-                f"may be missing: {type(exc).__name__}: {exc}",
-                PluginWarning,
-                stacklevel=4,
-            )
+        _run_hook(label, impl, register_one, "providers", DuplicateProviderError)
 
     def _call_kind_plugin(
         self, label: str, impl: pluggy.HookImpl, kinds: dict[str, KindEntry]
@@ -199,17 +211,7 @@ class Registry:
                 return
             self._add_kind(kinds, KindEntry(kind, label))
 
-        try:
-            impl.function(**{arg: register_one for arg in impl.argnames})
-        except DuplicateKindError:
-            raise
-        except Exception as exc:
-            warnings.warn(
-                f"g4f-lite plugin {label!r} failed in register_provider_kinds and its kinds "
-                f"may be missing: {type(exc).__name__}: {exc}",
-                PluginWarning,
-                stacklevel=4,
-            )
+        _run_hook(label, impl, register_one, "kinds", DuplicateKindError)
 
     @staticmethod
     def _add_kind(kinds: dict[str, KindEntry], entry: KindEntry) -> None:
