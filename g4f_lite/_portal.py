@@ -136,12 +136,13 @@ async def _pump(
         while (reply := await requests.get()) is not None:
             try:
                 reply.set_result(await stream.__anext__())
-            except StopAsyncIteration as exc:
+            except BaseException as exc:
+                # The stream's end, its error, or our own cancellation: the
+                # waiting thread must hear of it either way, or it waits forever.
                 reply.set_exception(exc)
-                return
-            except Exception as exc:
-                reply.set_exception(exc)
-                return
+                if isinstance(exc, Exception):  # StopAsyncIteration included
+                    return
+                raise
     finally:
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
