@@ -79,6 +79,22 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+class _PluginManager(pluggy.PluginManager):
+    """Counts registrations, so that what depends on the set of plugins can be cached."""
+
+    version = 0
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` (see :meth:`pluggy.PluginManager.register`)."""
+        self.version += 1
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        """Unregister ``plugin`` (see :meth:`pluggy.PluginManager.unregister`)."""
+        self.version += 1
+        return super().unregister(plugin, name)
+
+
 def _run_hook(
     label: str,
     impl: pluggy.HookImpl,
@@ -112,6 +128,7 @@ class Registry:
         self._entries: dict[str, Entry] | None = None
         self._kinds: dict[str, KindEntry] = {}
         self._pm: pluggy.PluginManager | None = None
+        self._hooked: dict[tuple[str, int], bool] = {}
 
     # -- loading -----------------------------------------------------------
 
@@ -128,7 +145,7 @@ class Registry:
         with self._lock:
             if self._entries is not None:
                 return self._entries
-            pm = pluggy.PluginManager(self.group)
+            pm = _PluginManager(self.group)
             pm.add_hookspecs(hookspecs)
             distributions = self._load_entry_points(pm)
             entries: dict[str, Entry] = {}
@@ -284,12 +301,20 @@ class Registry:
             self._kinds = {}
             self._entries = None
             self._pm = None
+            self._hooked.clear()
 
     # -- queries -----------------------------------------------------------
 
     def has_hookimpls(self, hook: str) -> bool:
-        """Whether any plugin implements ``hook`` (plugins may register at any time)."""
-        return bool(getattr(self.plugin_manager.hook, hook).get_hookimpls())
+        """Whether any plugin implements ``hook`` (asked on every routed call, so cached)."""
+        pm = self.plugin_manager
+        assert isinstance(pm, _PluginManager)
+        key = (hook, pm.version)
+        cached = self._hooked.get(key)
+        if cached is None:
+            self._hooked.clear()
+            cached = self._hooked[key] = bool(getattr(pm.hook, hook).get_hookimpls())
+        return cached
 
     def entries(self) -> list[Entry]:
         """Every registered provider, in registration order."""
