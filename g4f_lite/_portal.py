@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -62,21 +64,42 @@ class Portal:
             raise
 
     def iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
-        """Iterate an async iterator from synchronous code, closing it when done."""
+        """Iterate an async iterator from synchronous code, closing it when done.
 
-        async def next_item() -> T:
-            return await stream.__anext__()
-
+        One task on the background loop reads the whole stream, an item per
+        request, so that the stream sees a single consuming task (as with
+        ``async for``; the router's time limits rely on that) and nothing is
+        read ahead of the caller.
+        """
+        if threading.current_thread() is self._thread:
+            raise RuntimeError(
+                "g4f-lite's synchronous API was called from its own event loop; "
+                "use the async API (create_async) inside async code"
+            )
+        loop = self._ensure_loop()
+        requests: asyncio.Queue[concurrent.futures.Future[T] | None] = asyncio.Queue()
+        pump = asyncio.run_coroutine_threadsafe(_pump(stream, requests), loop)
         try:
             while True:
+                reply: concurrent.futures.Future[T] = concurrent.futures.Future()
+                loop.call_soon_threadsafe(requests.put_nowait, reply)
                 try:
-                    yield self.call(next_item())
+                    item = reply.result()
                 except StopAsyncIteration:
                     return
+                yield item
+        except GeneratorExit:
+            raise  # the caller stopped early: closed gracefully below
+        except BaseException:
+            # KeyboardInterrupt while waiting: the pump must not outlive us.
+            if not loop.is_closed():
+                pump.cancel()
+            raise
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None and self._loop is not None and not self._loop.is_closed():
-                self.call(aclose())
+            if not pump.done() and not loop.is_closed():
+                loop.call_soon_threadsafe(requests.put_nowait, None)
+                with contextlib.suppress(concurrent.futures.CancelledError):
+                    pump.result()
 
     def close(self) -> None:
         """Close the pooled sessions of the background loop and stop it."""
@@ -85,12 +108,45 @@ class Portal:
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
-        # shutdown_asyncgens() finalises what holds the loop's HTTP session.
-        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(_shutdown(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
         atexit.unregister(self.close)
+
+
+async def _shutdown() -> None:
+    """Cancel what is still running (abandoned streams), then close async generators.
+
+    shutdown_asyncgens() is also what closes the loop's pooled HTTP session.
+    """
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+async def _pump(
+    stream: AsyncIterator[T], requests: asyncio.Queue[concurrent.futures.Future[T] | None]
+) -> None:
+    """Answer each request from the synchronous side with the stream's next item."""
+    try:
+        while (reply := await requests.get()) is not None:
+            try:
+                reply.set_result(await stream.__anext__())
+            except BaseException as exc:
+                # The stream's end, its error, or our own cancellation: the
+                # waiting thread must hear of it either way, or it waits forever.
+                reply.set_exception(exc)
+                if isinstance(exc, Exception):  # StopAsyncIteration included
+                    return
+                raise
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 _portal = Portal()

@@ -1,101 +1,187 @@
-"""Time limits on waiting for chunks, cheap enough to apply to every chunk."""
+"""Time limits on waiting for chunks, cheap enough for every request and every chunk.
+
+Two costs shaped this module. A timer per request (``loop.call_at``, then
+``cancel``) leaves a cancelled handle in the loop's heap until its time would
+have come, so with minutes-long default limits every request paid for a
+growing heap. And anything per chunk beyond an integer increment (a clock
+read, ``asyncio.current_task()``) showed in long streams' throughput.
+
+So each request gets a :class:`Guard`, and one :class:`_Scheduler` per event
+loop owns a single timer for all of them. The consuming loop only bumps
+:attr:`Guard.seq` before and after each wait (odd: waiting for the provider;
+even: the caller holds the stream, which never counts as idle)::
+
+    guard = Guard(first=..., idle=..., total=...)
+    try:
+        while True:
+            guard.seq += 1
+            if guard.fired:             # a deadline passed between chunks
+                raise ...
+            try:
+                chunk = await chunks.__anext__()
+            except asyncio.CancelledError:
+                if (kind := guard.claim()) is not None:
+                    raise MyTimeout(kind) from None
+                raise
+            guard.seq += 1
+    finally:
+        guard.close()
+
+The first-chunk and total limits fire on time. The idle limit is checked
+every eighth of itself, so its error comes between 1 and 1.25 limits after the
+last chunk, never early. A guard cancels the task that created it (or that
+last called :meth:`Guard.rebind`): the stream must be read by one task at a
+time, as ``async for`` and g4f-lite's synchronous portal do.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+import weakref
+from typing import Any
 
-__all__ = ["Expired", "Watchdog"]
+__all__ = ["Guard"]
 
-T = TypeVar("T")
-
-
-class Expired(Exception):
-    """Our own time limit fired (as opposed to a timeout raised by the provider)."""
+# Loop timers may run a clock tick early.
+_TOLERANCE = 1e-3
 
 
-class Watchdog:
-    """Bounds each wait for a chunk, with one timer per attempt instead of one per chunk.
+class _Scheduler:
+    """One timer per event loop, at the earliest moment any guard needs a look."""
 
-    ``asyncio.timeout`` around every chunk creates and cancels a timer per
-    chunk, a cost that showed in long streams. Here the timer is armed once and, when
-    it fires, either cancels the waiting task (the limit has passed) or
-    re-arms itself for the current limit, which moves on with every chunk.
+    __slots__ = ("__weakref__", "_guards", "_handle", "_loop", "_when")
 
-    Use it without an extra coroutine per chunk::
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._guards: set[Guard] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = math.inf
 
-        watchdog.arm(seconds)
-        try:
-            chunk = await chunks.__anext__()
-        except asyncio.CancelledError:
-            if watchdog.claim():
-                raise MyTimeout from None
-            raise
-        finally:
-            watchdog.disarm()
+    def add(self, guard: Guard, when: float) -> None:
+        self._guards.add(guard)
+        if when < self._when:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._when = when
+            self._handle = self._loop.call_at(when, self._run)
+
+    def discard(self, guard: Guard) -> None:
+        # The timer stays: it fires once more, finds nothing and stops. Cancelling
+        # it on every request would bring back the heap churn this class avoids.
+        self._guards.discard(guard)
+
+    def _run(self) -> None:
+        self._handle, self._when = None, math.inf
+        now = self._loop.time()
+        soonest = math.inf
+        for guard in list(self._guards):
+            when = guard._check(now)
+            if when == math.inf:
+                self._guards.discard(guard)
+            elif when < soonest:
+                soonest = when
+        if soonest < math.inf:
+            self._when = soonest
+            self._handle = self._loop.call_at(soonest, self._run)
+
+
+_schedulers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Scheduler] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class Guard:
+    """The time limits of one request: first chunk, idle gap, and total.
+
+    Limits are seconds from now (``None``: no limit). The first-chunk limit
+    applies to the first wait only; idle to every later one.
     """
 
-    __slots__ = ("_deadline", "_expired", "_handle", "_loop", "_task")
+    __slots__ = (
+        "_cancelled",
+        "_first_at",
+        "_idle",
+        "_loop",
+        "_period",
+        "_scheduler",
+        "_seen",
+        "_since",
+        "_task",
+        "_total_at",
+        "fired",
+        "seq",
+    )
 
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._handle: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._deadline = math.inf
-        self._expired = False
+    def __init__(
+        self, *, first: float | None = None, idle: float | None = None, total: float | None = None
+    ) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[Any] | None = asyncio.current_task()
+        self.seq = 0
+        #: ``"first_chunk"``, ``"idle"`` or ``"total"`` once that limit has passed.
+        self.fired: str | None = None
+        self._cancelled = False
+        now = loop.time()
+        self._first_at = now + first if first is not None else math.inf
+        self._total_at = now + total if total is not None else math.inf
+        self._idle = idle
+        self._period = max(idle / 8, 1e-3) if idle is not None else math.inf
+        self._seen, self._since = 0, now
+        scheduler = _schedulers.get(loop)
+        if scheduler is None:
+            scheduler = _schedulers[loop] = _Scheduler(loop)
+        self._scheduler: _Scheduler | None = scheduler
+        when = min(self._first_at, self._total_at, now + self._period)
+        if when < math.inf:
+            scheduler.add(self, when)
 
-    def arm(self, seconds: float) -> None:
-        """Cancel the current task if the wait that follows takes over ``seconds``."""
-        self._deadline = deadline = self._loop.time() + seconds
-        handle = self._handle
-        if handle is None or handle.when() > deadline:
-            if handle is not None:
-                handle.cancel()
-            self._handle = self._loop.call_at(deadline, self._fire)
+    def rebind(self) -> None:
+        """Make the current task the one to interrupt (a stream handed to its reader)."""
         self._task = asyncio.current_task()
 
-    def disarm(self) -> None:
-        """The wait is over (the timer stays, and is re-armed lazily when it fires)."""
-        self._task = None
+    def _check(self, now: float) -> float:
+        """Fire what has expired; return when to look again (``inf``: never)."""
+        if self.fired is not None:
+            return math.inf
+        seq = self.seq
+        if now >= self._total_at - _TOLERANCE:
+            return self._fire("total")
+        if seq <= 1 and now >= self._first_at - _TOLERANCE:
+            if seq == 1:
+                return self._fire("first_chunk")
+        elif self._idle is not None and seq > 1:
+            if seq != self._seen or not seq & 1:
+                self._seen, self._since = seq, now  # progress, or the caller holds the stream
+            elif now - self._since >= self._idle:
+                return self._fire("idle")
+        when = min(self._total_at, now + self._period)
+        if seq <= 1:
+            when = min(when, self._first_at)
+        return when
 
-    def claim(self) -> bool:
-        """After a ``CancelledError``: whether it was ours (then it is uncancelled)."""
-        if not self._expired:
-            return False  # cancelled by someone else: not ours to swallow
-        self._expired = False
+    def _fire(self, kind: str) -> float:
+        self.fired = kind
+        # Only a task waiting for the provider is cancelled; otherwise the
+        # reading loop sees `fired` before its next wait.
+        task = self._task
+        if self.seq & 1 and task is not None and not task.done():
+            self._cancelled = True
+            task.cancel()
+        return math.inf
+
+    def claim(self) -> str | None:
+        """After a ``CancelledError``: the limit that caused it, or ``None`` if not ours."""
+        if not self._cancelled:
+            return None
+        self._cancelled = False
         uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+
         if uncancel is not None:
             uncancel()
-        return True
-
-    async def wait(self, awaitable: Awaitable[T], seconds: float) -> T:
-        """Await ``awaitable``; raise :class:`Expired` if it takes over ``seconds``."""
-        self.arm(seconds)
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            if self.claim():
-                raise Expired from None
-            raise
-        finally:
-            self.disarm()
-
-    def _fire(self) -> None:
-        self._handle = None
-        if self._task is None:
-            return  # nobody is waiting; the next wait arms a new timer
-        # Timers may run a clock tick early: tolerate a millisecond.
-        if self._loop.time() < self._deadline - 1e-3:
-            self._handle = self._loop.call_at(self._deadline, self._fire)
-            return
-        self._expired = True
-        self._task.cancel()
+        return self.fired
 
     def close(self) -> None:
-        """Disarm the timer for good."""
-        self._task = None
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        """Stop watching (idempotent)."""
+        if self._scheduler is not None:
+            self._scheduler.discard(self)
+            self._scheduler = None

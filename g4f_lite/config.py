@@ -58,6 +58,7 @@ __all__ = [
     "current_config",
     "declare_provider",
     "find_config_file",
+    "has_tables",
     "load_config",
     "provider_options",
     "provider_settings",
@@ -247,6 +248,12 @@ def load_config(source: ConfigSource | None = None) -> Config:
                 "(names are case-insensitive)"
             )
         providers[name] = _validate_table(origin, name, raw)
+    if tables["router"]:
+        # Imported here: the router imports this module. Building one checks
+        # the [router] table now rather than on the first call.
+        from .router import Router
+
+        Router.from_settings(tables["router"], source=origin)
     return Config(origin, providers, tables["router"], tables["server"])
 
 
@@ -351,6 +358,11 @@ def provider_options(name: str) -> dict[str, Any]:
     ``proxy`` and ``timeout`` that its table sets; ``{}`` without a table.
     """
     return _current.settings(name).call_options()
+
+
+def has_tables() -> bool:
+    """Whether the current configuration has any ``[providers.NAME]`` table (a cheap check)."""
+    return bool(_current.providers)
 
 
 def router_settings() -> dict[str, Any]:

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
@@ -78,6 +79,44 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+class _PluginManager(pluggy.PluginManager):
+    """Counts registrations, so that what depends on the set of plugins can be cached."""
+
+    version = 0
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` (see :meth:`pluggy.PluginManager.register`)."""
+        self.version += 1
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        """Unregister ``plugin`` (see :meth:`pluggy.PluginManager.unregister`)."""
+        self.version += 1
+        return super().unregister(plugin, name)
+
+
+def _run_hook(
+    label: str,
+    impl: pluggy.HookImpl,
+    register_one: Callable[[Any], None],
+    what: str,
+    fatal: type[Exception],
+) -> None:
+    """Call one plugin's ``register_*`` hook; a failure warns, except ``fatal`` ones."""
+    try:
+        # pluggy lets an implementation take a subset of the spec's arguments.
+        impl.function(**{arg: register_one for arg in impl.argnames})
+    except fatal:
+        raise
+    except Exception as exc:
+        warnings.warn(
+            f"g4f-lite plugin {label!r} failed in {impl.function.__name__} and its {what} "
+            f"may be missing: {type(exc).__name__}: {exc}",
+            PluginWarning,
+            stacklevel=5,
+        )
+
+
 class Registry:
     """Providers and provider kinds by case-insensitive name, loaded lazily from plugins."""
 
@@ -89,6 +128,7 @@ class Registry:
         self._entries: dict[str, Entry] | None = None
         self._kinds: dict[str, KindEntry] = {}
         self._pm: pluggy.PluginManager | None = None
+        self._hooked: dict[tuple[str, int], bool] = {}
 
     # -- loading -----------------------------------------------------------
 
@@ -105,7 +145,7 @@ class Registry:
         with self._lock:
             if self._entries is not None:
                 return self._entries
-            pm = pluggy.PluginManager(self.group)
+            pm = _PluginManager(self.group)
             pm.add_hookspecs(hookspecs)
             distributions = self._load_entry_points(pm)
             entries: dict[str, Entry] = {}
@@ -172,18 +212,7 @@ class Registry:
                 return
             self._add(entries, Entry(cls, label))
 
-        try:
-            # pluggy lets an implementation take a subset of the spec's arguments.
-            impl.function(**{arg: register_one for arg in impl.argnames})
-        except DuplicateProviderError:
-            raise
-        except Exception as exc:
-            warnings.warn(
-                f"g4f-lite plugin {label!r} failed in register_providers and its providers "
-                f"may be missing: {type(exc).__name__}: {exc}",
-                PluginWarning,
-                stacklevel=4,
-            )
+        _run_hook(label, impl, register_one, "providers", DuplicateProviderError)
 
     def _call_kind_plugin(
         self, label: str, impl: pluggy.HookImpl, kinds: dict[str, KindEntry]
@@ -199,17 +228,7 @@ class Registry:
                 return
             self._add_kind(kinds, KindEntry(kind, label))
 
-        try:
-            impl.function(**{arg: register_one for arg in impl.argnames})
-        except DuplicateKindError:
-            raise
-        except Exception as exc:
-            warnings.warn(
-                f"g4f-lite plugin {label!r} failed in register_provider_kinds and its kinds "
-                f"may be missing: {type(exc).__name__}: {exc}",
-                PluginWarning,
-                stacklevel=4,
-            )
+        _run_hook(label, impl, register_one, "kinds", DuplicateKindError)
 
     @staticmethod
     def _add_kind(kinds: dict[str, KindEntry], entry: KindEntry) -> None:
@@ -282,8 +301,20 @@ class Registry:
             self._kinds = {}
             self._entries = None
             self._pm = None
+            self._hooked.clear()
 
     # -- queries -----------------------------------------------------------
+
+    def has_hookimpls(self, hook: str) -> bool:
+        """Whether any plugin implements ``hook`` (asked on every routed call, so cached)."""
+        pm = self.plugin_manager
+        assert isinstance(pm, _PluginManager)
+        key = (hook, pm.version)
+        cached = self._hooked.get(key)
+        if cached is None:
+            self._hooked.clear()
+            cached = self._hooked[key] = bool(getattr(pm.hook, hook).get_hookimpls())
+        return cached
 
     def entries(self) -> list[Entry]:
         """Every registered provider, in registration order."""

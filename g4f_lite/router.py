@@ -31,6 +31,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from tenacity import (
@@ -44,8 +45,8 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from . import errors
-from ._watchdog import Watchdog
+from . import config, errors
+from ._watchdog import Guard
 from .clock import Clock, MonotonicClock
 from .events import EventKind, Listener, RouterEvent
 from .health import Admission, HealthStore, default_health_store
@@ -177,6 +178,40 @@ class Router:
             name.lower(): dict(kwargs) for name, kwargs in (provider_kwargs or {}).items()
         }
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, source: str = "settings") -> Router:
+        """A router from a ``[router]`` configuration table.
+
+        Keys: ``strategy``, ``max_providers``, ``wait_for_cooldown``,
+        ``max_cooldown_wait``, a ``retry`` table (the fields of
+        :class:`RetryPolicy`) and a ``timeouts`` table (those of
+        :class:`Timeouts`). Anything else is a
+        :class:`~g4f_lite.errors.ConfigurationError` naming it.
+        """
+        known = {"strategy", "max_providers", "wait_for_cooldown", "max_cooldown_wait"}
+        tables = {"retry": RetryPolicy, "timeouts": Timeouts}
+        unknown = sorted(set(settings) - known - set(tables))
+        if unknown:
+            raise errors.ConfigurationError(
+                f"{source}: [router] has unknown setting(s) {', '.join(unknown)}; "
+                f"expected {', '.join(sorted(known | set(tables)))}"
+            )
+        options: dict[str, Any] = {key: settings[key] for key in known if key in settings}
+        for key, factory in tables.items():
+            table = settings.get(key)
+            if table is None:
+                continue
+            if not isinstance(table, Mapping):
+                raise errors.ConfigurationError(f"{source}: [router.{key}] must be a table")
+            try:
+                options[key] = factory(**table)
+            except TypeError as exc:
+                raise errors.ConfigurationError(f"{source}: [router.{key}]: {exc}") from None
+        try:
+            return cls(**options)
+        except TypeError as exc:
+            raise errors.ConfigurationError(f"{source}: [router]: {exc}") from None
+
     # -- planning ----------------------------------------------------------
 
     def plan(
@@ -212,6 +247,12 @@ class Router:
         spec = provider if provider is not None else self.providers
         if spec is not None:
             candidates = resolve(spec)
+            for candidate in candidates if config.has_tables() else ():
+                if not config.provider_settings(candidate.name).enabled:
+                    raise errors.ConfigurationError(
+                        f"provider {candidate.name} is disabled in "
+                        f"{config.current_config().source} (enabled = false)"
+                    )
         else:
             candidates = self._select(model, checked, stream, kwargs)
         return RoutedCall(
@@ -230,7 +271,11 @@ class Router:
     ) -> list[type[BaseProvider]]:
         chosen: list[type[BaseProvider]] = []
         excluded: dict[str, list[str]] = {}
+        tables = config.has_tables()
         for entry in registry.entries():
+            if tables and not config.provider_settings(entry.provider.name).enabled:
+                excluded[entry.provider.name] = ["disabled in the configuration"]
+                continue
             reasons = exclusions(
                 entry.provider, model, messages, stream, self.kwargs_for(entry.provider, kwargs)
             )
@@ -250,9 +295,21 @@ class Router:
         return chosen
 
     def kwargs_for(self, provider: type[BaseProvider], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """The keyword arguments ``provider`` is called with: the call's, then its own."""
+        """The keyword arguments ``provider`` is called with.
+
+        Layered, later winning: the options of its ``[providers.NAME]``
+        configuration table, the call's own (those left unset, like
+        ``proxy=None``, don't hide configured ones), then this router's
+        ``provider_kwargs``.
+        """
+        configured = config.provider_options(provider.name) if config.has_tables() else None
         own = self.provider_kwargs.get(provider.name.lower())
-        return {**kwargs, **own} if own else dict(kwargs)
+        if not configured and not own:
+            return dict(kwargs)
+        merged = dict(configured or {})
+        merged.update((key, value) for key, value in kwargs.items() if value is not None)
+        merged.update(own or {})
+        return merged
 
     # -- running -----------------------------------------------------------
 
@@ -271,6 +328,10 @@ class Router:
         """The live health of one provider in this router's store."""
         name = provider if isinstance(provider, str) else provider.name
         return self.health.snapshot(name, self.clock.now())
+
+    def observed(self) -> bool:
+        """Whether anything listens to events (so the hot path can skip building them)."""
+        return bool(self.listeners) or registry.has_hookimpls("router_event")
 
     def emit(self, event: RouterEvent) -> None:
         """Send ``event`` to the listeners and the ``router_event`` plugin hook."""
@@ -297,7 +358,7 @@ class _Opened:
     started: float
     first_chunk: float | None
     number: int
-    watchdog: Watchdog
+    guard: Guard
 
 
 class RoutedCall:
@@ -369,15 +430,23 @@ class RoutedCall:
         chunks, name = opened.chunks, opened.provider.name
         delivered = [opened.first or ""]
         failed = False
+        guard = opened.guard
         try:
             yield delivered[0]
+            # The rest is read by the task asking now (the first chunk may have been
+            # fetched by another, e.g. during failover): that is the one to interrupt.
+            guard.rebind()
             while True:
+                guard.seq += 1
+                if guard.fired is not None:  # the deadline passed between chunks
+                    raise self._timeout(guard.fired, name)
                 try:
-                    chunk = await self._next(
-                        chunks, opened.watchdog, name, opened.started, deadline, False
-                    )
+                    chunk = await chunks.__anext__()
                 except StopAsyncIteration:
                     break
+                except asyncio.CancelledError:
+                    raise self._interrupted(guard, name) from None
+                guard.seq += 1
                 delivered.append(chunk)
                 yield chunk
         except Exception as exc:
@@ -387,7 +456,7 @@ class RoutedCall:
             logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
             raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
         finally:
-            opened.watchdog.close()
+            guard.close()
             await _close(chunks)
             if not failed:
                 # Ended, or the caller stopped reading: either way the provider worked.
@@ -515,54 +584,42 @@ class RoutedCall:
         pending = [admission]
         kwargs = router.kwargs_for(provider, self.kwargs)
         own: list[errors.Attempt] = []
-
-        def retryable(exc: BaseException) -> bool:
-            if not (isinstance(exc, errors.G4FLiteError) and exc.retryable):
-                return False
-            retry_after = _retry_after(exc)
-            # A long Retry-After is better spent on the next provider.
-            if retry_after is not None and retry_after > policy.max_retry_after:
-                return False
-            # Failures during this call may just have benched it: move on.
-            return not router.health.snapshot(provider.name, router.clock.now()).benched
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            logger.info(
-                "provider %s attempt %d failed (%s); retrying in %.2f s",
-                provider.name,
-                state.attempt_number,
-                type(exc).__name__,
-                state.upcoming_sleep,
-            )
-            router.emit(
-                RouterEvent(
-                    "retry",
-                    provider.name,
-                    attempt=state.attempt_number,
-                    wait=state.upcoming_sleep,
-                    error=exc,
-                )
-            )
-
-        at_deadline = _StopBeforeDeadline(deadline, router.clock)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts) | at_deadline,
-            wait=_WaitRetryAfterOr(
-                wait_exponential_jitter(
-                    multiplier=policy.initial, max=policy.max_wait, jitter=policy.jitter
-                ),
-                policy.max_retry_after,
-            ),
-            retry=retry_if_exception(retryable),
-            sleep=router.clock.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        at_deadline: _StopBeforeDeadline | None = None
         try:
-            return await retrying(
-                self._attempt, provider, kwargs, streaming, deadline, own, pending
+            try:
+                return await self._attempt(provider, kwargs, streaming, deadline, own, pending)
+            except errors.ProviderBenchedError:
+                raise
+            except Exception as exc:
+                if policy.max_attempts <= 1 or not self._retryable(provider, exc):
+                    raise
+                first_failure = exc
+            # Only a failed first attempt pays for tenacity's machinery (tens of
+            # microseconds a call, most of the router's cost on a success).
+            # Tenacity then drives every retry; the first failure is replayed
+            # to it as attempt 1, so its stop, wait and logging see all attempts.
+            at_deadline = _StopBeforeDeadline(deadline, router.clock)
+            replay = [first_failure]
+
+            async def attempt() -> _Opened:
+                if replay:
+                    raise replay.pop()
+                return await self._attempt(provider, kwargs, streaming, deadline, own, pending)
+
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(policy.max_attempts) | at_deadline,
+                wait=_WaitRetryAfterOr(
+                    wait_exponential_jitter(
+                        multiplier=policy.initial, max=policy.max_wait, jitter=policy.jitter
+                    ),
+                    policy.max_retry_after,
+                ),
+                retry=retry_if_exception(partial(self._retryable, provider)),
+                sleep=router.clock.sleep,
+                before_sleep=partial(self._before_sleep, provider),
+                reraise=True,
             )
+            return await retrying(attempt)
         except errors.ProviderBenchedError:
             if not own:
                 raise
@@ -573,12 +630,43 @@ class RoutedCall:
             if pending:  # admitted but never attempted: give a half-open probe back
                 router.health.release(provider.name)
             attempts.extend(own)
-            if at_deadline.hit:
+            if at_deadline is not None and at_deadline.hit:
                 notes.append(
                     f"retries of {provider.name} stopped: the next wait would pass "
                     f"the {self.timeouts.total:g} s deadline"
                 )
         raise own[-1].error
+
+    def _retryable(self, provider: type[BaseProvider], exc: BaseException) -> bool:
+        """Whether to try ``provider`` again after ``exc``."""
+        router = self.router
+        if not (isinstance(exc, errors.G4FLiteError) and exc.retryable):
+            return False
+        retry_after = _retry_after(exc)
+        # A long Retry-After is better spent on the next provider.
+        if retry_after is not None and retry_after > router.retry.max_retry_after:
+            return False
+        # Failures during this call may just have benched it: move on.
+        return not router.health.snapshot(provider.name, router.clock.now()).benched
+
+    def _before_sleep(self, provider: type[BaseProvider], state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        logger.info(
+            "provider %s attempt %d failed (%s); retrying in %.2f s",
+            provider.name,
+            state.attempt_number,
+            type(exc).__name__,
+            state.upcoming_sleep,
+        )
+        self.router.emit(
+            RouterEvent(
+                "retry",
+                provider.name,
+                attempt=state.attempt_number,
+                wait=state.upcoming_sleep,
+                error=exc,
+            )
+        )
 
     async def _attempt(
         self,
@@ -599,7 +687,8 @@ class RoutedCall:
         logger.debug(
             "attempt %d of provider %s%s", number, name, " (probe)" if admission.probe else ""
         )
-        router.emit(RouterEvent("attempt", name, attempt=number))
+        if router.observed():
+            router.emit(RouterEvent("attempt", name, attempt=number))
         if deadline is not None:
             # The provider's own (aiohttp) total timeout follows the deadline as a
             # backstop, a little later, so that the router's typed error wins.
@@ -607,21 +696,25 @@ class RoutedCall:
             remaining = max(deadline - started, 0.0) + _PROVIDER_TIMEOUT_SLACK
             kwargs = {**kwargs, "timeout": min(remaining, limit) if limit else remaining}
         chunks = run_provider(provider, self.model, self.messages, **kwargs)
-        watchdog = Watchdog()
+        timeouts = self.timeouts
+        guard = Guard(
+            first=timeouts.first_chunk,
+            idle=timeouts.idle,
+            total=deadline - started if deadline is not None else None,
+        )
         parts: list[str] = []
         first_chunk: float | None = None
         try:
-            with connect_limit(self.timeouts.connect):
-                parts.append(await self._next(chunks, watchdog, name, started, deadline, True))
+            with connect_limit(timeouts.connect):
+                parts.append(await self._first(chunks, guard, name))
             first_chunk = clock.now() - started
-            if streaming:
-                return _Opened(provider, parts[0], chunks, started, first_chunk, number, watchdog)
-            while True:
-                parts.append(await self._next(chunks, watchdog, name, started, deadline, False))
+            if streaming:  # the guard goes on watching the rest, in _run
+                return _Opened(provider, parts[0], chunks, started, first_chunk, number, guard)
+            await self._collect(chunks, guard, name, parts)
         except StopAsyncIteration:
-            watchdog.close()  # the answer is complete (maybe empty)
+            pass  # an empty answer
         except BaseException as exc:
-            watchdog.close()
+            guard.close()
             await _close(chunks)
             if isinstance(exc, Exception):
                 if isinstance(exc, errors.ProviderError) and parts:
@@ -631,47 +724,46 @@ class RoutedCall:
             else:  # cancelled: no verdict on the provider
                 router.health.release(name)
             raise
+        guard.close()
         elapsed = clock.now() - started
         self._record_success(name, number, elapsed, first_chunk)
-        return _Opened(provider, "".join(parts), None, started, first_chunk, number, watchdog)
+        return _Opened(provider, "".join(parts), None, started, first_chunk, number, guard)
 
-    async def _next(
-        self,
-        chunks: AsyncIterator[str],
-        watchdog: Watchdog,
-        name: str,
-        started: float,
-        deadline: float | None,
-        first: bool,
-    ) -> str:
-        """The next chunk, within whichever of our limits ends first."""
-        timeouts = self.timeouts
-        limit: float | None
-        if not first and deadline is None:  # the common case, mid-stream: idle only
-            if timeouts.idle is None:
-                return await chunks.__anext__()
-            limit, kind = timeouts.idle, "idle"
-        else:
-            now = self.router.clock.now()
-            limit, kind = None, "total"
-            if first and timeouts.first_chunk is not None:
-                limit, kind = started + timeouts.first_chunk - now, "first_chunk"
-            elif not first and timeouts.idle is not None:
-                limit, kind = timeouts.idle, "idle"
-            if deadline is not None and (limit is None or deadline - now < limit):
-                limit, kind = deadline - now, "total"
-            if limit is None:
-                return await chunks.__anext__()
-        # Inline rather than watchdog.wait(): one coroutine less per chunk.
-        watchdog.arm(max(limit, 0.0))
+    async def _first(self, chunks: AsyncIterator[str], guard: Guard, name: str) -> str:
+        """The first chunk, within the first-chunk limit and the deadline."""
+        guard.seq += 1
         try:
-            return await chunks.__anext__()
+            chunk = await chunks.__anext__()
         except asyncio.CancelledError:
-            if watchdog.claim():
-                raise self._timeout(kind, name) from None
-            raise
-        finally:
-            watchdog.disarm()
+            raise self._interrupted(guard, name) from None
+        guard.seq += 1
+        return chunk
+
+    async def _collect(
+        self, chunks: AsyncIterator[str], guard: Guard, name: str, parts: list[str]
+    ) -> None:
+        """Append the rest of a whole answer to ``parts``, within the idle limit and deadline."""
+        while True:
+            guard.seq += 1
+            if guard.fired is not None:
+                raise self._timeout(guard.fired, name)
+            try:
+                parts.append(await chunks.__anext__())
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                raise self._interrupted(guard, name) from None
+            guard.seq += 1
+
+    def _interrupted(self, guard: Guard, name: str) -> errors.ProviderTimeoutError:
+        """Call in ``except CancelledError``: the guard's timeout error, if the guard cancelled.
+
+        A cancellation that is not the guard's (the caller's own) is re-raised as it is.
+        """
+        kind = guard.claim()
+        if kind is None:
+            raise  # re-raises the CancelledError being handled
+        return self._timeout(kind, name)
 
     def _timeout(self, kind: str, name: str) -> errors.ProviderTimeoutError:
         t = self.timeouts
@@ -691,7 +783,8 @@ class RoutedCall:
             name, router.clock.now(), elapsed=elapsed, first_chunk=first_chunk
         )
         logger.debug("provider %s answered in %.3f s", name, elapsed)
-        router.emit(RouterEvent("success", name, attempt=number, elapsed=elapsed))
+        if router.observed():
+            router.emit(RouterEvent("success", name, attempt=number, elapsed=elapsed))
 
     def _record_failure(self, name: str, exc: Exception) -> None:
         router = self.router
@@ -716,15 +809,28 @@ async def _close(chunks: AsyncIterator[str]) -> None:
 _default: Router | None = None
 
 
+# The configuration the default router was built from: configure() swaps the
+# Config object, and the next call then builds a router from its [router] table.
+_default_config: config.Config | None = None
+
+
 def default_router() -> Router:
-    """The router ``ChatCompletion`` uses when it is given none (created on first use)."""
-    global _default
-    if _default is None:
-        _default = Router()
+    """The router ``ChatCompletion`` uses when it is given none.
+
+    Built on first use from the ``[router]`` table of the current
+    configuration (see :meth:`Router.from_settings`), and rebuilt after
+    :func:`g4f_lite.configure` changes it, unless :func:`set_default_router`
+    installed one.
+    """
+    global _default, _default_config
+    current = config.current_config()
+    if _default is None or (_default_config is not None and _default_config is not current):
+        _default = Router.from_settings(current.router, source=current.source)
+        _default_config = current
     return _default
 
 
 def set_default_router(router: Router | None) -> None:
-    """Replace the default router (``None``: back to a fresh default one)."""
-    global _default
-    _default = router
+    """Replace the default router (``None``: back to one built from the configuration)."""
+    global _default, _default_config
+    _default, _default_config = router, None

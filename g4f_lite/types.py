@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+_ROLES = frozenset(get_args(Role))
 #: A circuit breaker's state: ``closed`` (in use), ``open`` (benched, skipped
 #: without a request), ``half_open`` (cooldown over, one probe in flight or due).
 BreakerState: TypeAlias = Literal["closed", "open", "half_open"]
@@ -54,6 +55,13 @@ def validate_messages(messages: object) -> Messages:
         raise InvalidMessagesError("messages must contain at least one message")
     result: Messages = []
     for index, item in enumerate(messages):
+        # The common case, checked without pydantic (a few microseconds a
+        # message): a plain dict of exactly a known role and a str content.
+        if type(item) is dict and len(item) == 2:
+            role, content = item.get("role"), item.get("content")
+            if type(role) is str and role in _ROLES and type(content) is str:
+                result.append({"role": role, "content": content})
+                continue
         if isinstance(item, Message):
             result.append({"role": item.role, "content": item.content})
             continue

@@ -44,8 +44,8 @@ models = ["llama3.1", "qwen2"]
 enabled = false
 
 [router]
-retries = 2
-order = ["MySite", "LocalLlama"]
+strategy = "shuffle"
+retry = { max_attempts = 2 }
 """
 
 
@@ -86,18 +86,18 @@ def test_a_file_declares_providers_and_options(
     assert config.provider_settings("Ollama").enabled is False
     assert config.provider_settings("VLLM").enabled is True  # no table: defaults
     assert config.provider_options("VLLM") == {}
-    assert config.router_settings() == {"retries": 2, "order": ["MySite", "LocalLlama"]}
+    assert config.router_settings() == {"strategy": "shuffle", "retry": {"max_attempts": 2}}
 
 
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml_file: Path) -> None:
     monkeypatch.chdir(tmp_path)
     assert config.find_config_file() == Path("g4f-lite.toml")  # ./g4f-lite.toml
     other = tmp_path / "other.toml"
-    other.write_text("[router]\nfrom_env = true\n")
+    other.write_text("[router]\nmax_providers = 4\n")
     monkeypatch.setenv(config.CONFIG_ENV, str(other))
     assert config.find_config_file() == other  # $G4F_LITE_CONFIG wins over ./
     assert config.find_config_file(toml_file) == toml_file  # an explicit path wins over both
-    assert g4f_lite.configure().router == {"from_env": True}
+    assert g4f_lite.configure().router == {"max_providers": 4}
     monkeypatch.setenv(config.CONFIG_ENV, str(tmp_path / "missing.toml"))
     with pytest.raises(ConfigurationError, match=r"\$G4F_LITE_CONFIG .*missing.toml"):
         config.find_config_file()

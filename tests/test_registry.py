@@ -96,10 +96,10 @@ def test_plugins_can_be_selected_by_distribution_name(
     use_plugins(monkeypatch, "g4f-lite-testplugin")
     with pytest.warns(PluginWarning) as caught:
         found = {info.name: info.plugin for info in g4f_lite.providers()}
-    # All four of its entry points load; "broken" and "bogus" misbehave, and
-    # without the real Opchatgpts plugin the clashing name is no clash.
+    # All five of its entry points load; "broken", "bogus" and "failing"
+    # misbehave, and without the real Opchatgpts plugin the clash is no clash.
     assert found == {"EchoProvider": "g4f-lite-testplugin", "Opchatgpts": "g4f-lite-testplugin"}
-    assert len(caught) == 2
+    assert len(caught) == 3
 
 
 def test_broken_plugin_warns_and_the_others_still_load(
@@ -107,6 +107,18 @@ def test_broken_plugin_warns_and_the_others_still_load(
 ) -> None:
     use_plugins(monkeypatch, "opchatgpts,broken,echo")
     with pytest.warns(PluginWarning, match=r"'broken'.*ImportError.*broken on purpose"):
+        names = {info.name for info in g4f_lite.providers()}
+    assert names == {"Opchatgpts", "EchoProvider"}
+
+
+def test_a_hook_that_raises_warns_and_the_others_still_load(
+    installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_plugins(monkeypatch, "opchatgpts,failing,echo")
+    with pytest.warns(
+        PluginWarning,
+        match=r"'g4f-lite-testplugin' failed in register_providers .*RuntimeError: cannot reach",
+    ):
         names = {info.name for info in g4f_lite.providers()}
     assert names == {"Opchatgpts", "EchoProvider"}
 

@@ -110,6 +110,24 @@ def test_sync_stream_fails_over_through_the_portal(
 # -- timeouts -----------------------------------------------------------------
 
 
+def test_idle_timeout_holds_in_a_sync_stream(aiengine_emulator: AIEngineEmulator) -> None:
+    # The portal reads a sync stream from one task, so the idle guard can
+    # interrupt the wait for the stalled provider.
+    site_provider("A", aiengine_emulator)
+    aiengine_emulator.fault = Fault.stall(after=2, delay=2)
+    router = Router(["A"], timeouts=Timeouts(idle=0.1))
+    received: list[str] = []
+
+    def read_all() -> None:
+        for chunk in ChatCompletion.create("", USER, stream=True, router=router):
+            received.append(chunk)
+
+    with pytest.raises(PartialResponseError) as caught:
+        read_all()
+    assert received == ["Hello ", "from "]
+    assert type(caught.value.cause) is IdleTimeoutError
+
+
 async def test_first_chunk_timeout_fails_over(
     two_sites: tuple[AIEngineEmulator, AIEngineEmulator],
 ) -> None:

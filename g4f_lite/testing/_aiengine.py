@@ -31,15 +31,15 @@ import html
 import json
 import math
 import secrets
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from aiohttp import web
+
+from ._server import LocalServer
 
 __all__ = ["AIEngineEmulator", "Fault", "FaultKind", "Generation", "RecordedRequest"]
 
@@ -186,7 +186,7 @@ def _sse(event: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
-class AIEngineEmulator:
+class AIEngineEmulator(LocalServer):
     """An AI Engine site on 127.0.0.1 with a free port.
 
     Use it as an async context manager on the running loop, or with
@@ -236,17 +236,13 @@ class AIEngineEmulator:
         self.fault = fault
         self.input_limit = input_limit
         self.max_messages = max_messages
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.requests: list[RecordedRequest] = []
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
         """The site's base URL, e.g. ``http://127.0.0.1:43125``."""
-        if self._runner is None:
-            raise RuntimeError("the emulator is not running")
-        return f"http://{self.host}:{self.port}"
+        return self.origin
 
     def reset(self) -> None:
         """Forget recorded requests and faults."""
@@ -303,49 +299,6 @@ class AIEngineEmulator:
         if secrets.compare_digest(nonce, self._nonce_for(tick - 1)):
             return 2
         return 0
-
-    # -- lifecycle ---------------------------------------------------------
-
-    async def start(self) -> None:
-        """Start serving on the current event loop."""
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> AIEngineEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @contextmanager
-    def run_in_thread(self) -> Iterator[AIEngineEmulator]:
-        """Serve from a background thread with its own loop, for synchronous callers."""
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        thread = threading.Thread(target=loop.run_forever, name="aiengine-emulator", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
-            started.set()
-            yield self
-        finally:
-            if started.is_set():
-                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
 
     # -- protocol ----------------------------------------------------------
 

@@ -22,16 +22,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from ._aiengine import Fault, RecordedRequest
+from ._server import LocalServer
 
 __all__ = ["OpenAIEmulator"]
 
@@ -57,7 +56,7 @@ def _sse(event: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
-class OpenAIEmulator:
+class OpenAIEmulator(LocalServer):
     """An OpenAI-compatible server on 127.0.0.1 with a free port; ``url`` ends in ``/v1``.
 
     With ``api_key`` set, requests must send ``Authorization: Bearer <key>``.
@@ -87,10 +86,8 @@ class OpenAIEmulator:
         self.faults: deque[Fault] = deque(faults)
         self.fault = fault
         self.echo_key_in_errors = echo_key_in_errors
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.requests: list[RecordedRequest] = []
-        self._runner: web.AppRunner | None = None
 
     def __repr__(self) -> str:
         # The key is a secret even in tests: never print it.
@@ -99,51 +96,7 @@ class OpenAIEmulator:
     @property
     def url(self) -> str:
         """The API base URL, e.g. ``http://127.0.0.1:43125/v1``."""
-        if self._runner is None:
-            raise RuntimeError("the emulator is not running")
-        return f"http://{self.host}:{self.port}/v1"
-
-    # -- lifecycle ---------------------------------------------------------
-
-    async def start(self) -> None:
-        """Start serving on the current event loop."""
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> OpenAIEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @contextmanager
-    def run_in_thread(self) -> Iterator[OpenAIEmulator]:
-        """Serve from a background thread with its own loop, for synchronous callers."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="openai-emulator", daemon=True)
-        thread.start()
-        started = False
-        try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
-            started = True
-            yield self
-        finally:
-            if started:
-                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
+        return f"{self.origin}/v1"
 
     # -- protocol ----------------------------------------------------------
 
