@@ -206,27 +206,14 @@ class _ChatPlan:
 
 
 def _chat_plan(args: argparse.Namespace) -> _ChatPlan:
-    from .config import provider_options
-
+    # The router applies each provider's [providers.NAME] options itself;
+    # a flag given here wins over them.
     names: list[str] = args.provider or []
-    kwargs: dict[str, Any] = {}
-    if len(names) == 1:
-        # The provider's [providers.NAME] options, overridden by the flags given.
-        kwargs = provider_options(names[0])
-    elif args.base_url:
+    if args.base_url and len(names) != 1:
         raise ConfigurationError("--base-url needs exactly one --provider")
-    if args.base_url:
-        kwargs["base_url"] = args.base_url
-    # `timeout` of create_async is the deadline of the whole answer.
-    option_timeout = kwargs.pop("timeout", None)
+    kwargs: dict[str, Any] = {"base_url": args.base_url} if args.base_url else {}
     provider: str | list[str] | None = names[0] if len(names) == 1 else (names or None)
-    return _ChatPlan(
-        provider,
-        args.model,
-        args.timeout if args.timeout is not None else option_timeout,
-        kwargs,
-        not args.no_stream,
-    )
+    return _ChatPlan(provider, args.model, args.timeout, kwargs, not args.no_stream)
 
 
 async def _answer(plan: _ChatPlan, messages: list[dict[str, str]], out: TextIO, err: TextIO) -> str:
@@ -426,15 +413,13 @@ class _Probe:
 
 async def _probe(name: str, prompt: str, timeout: float) -> _Probe:
     from .client import ChatCompletion
-    from .config import provider_options
     from .health import InMemoryHealthStore
     from .policies import RetryPolicy
     from .router import Router
 
-    # One attempt, own health store: a probe measures the provider as it is now.
+    # One attempt, own health store: a probe measures the provider as it is now
+    # (its [providers.NAME] options apply, as on every call).
     router = Router(retry=RetryPolicy(max_attempts=1), health=InMemoryHealthStore())
-    options = provider_options(name)
-    options.pop("timeout", None)
     started = time.monotonic()
     first: float | None = None
     chars = 0
@@ -446,7 +431,6 @@ async def _probe(name: str, prompt: str, timeout: float) -> _Probe:
             stream=True,
             timeout=timeout,
             router=router,
-            **options,
         )
         try:
             async for chunk in chunks:

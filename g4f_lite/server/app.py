@@ -252,8 +252,13 @@ def _check_enabled(name: str) -> str:
     return provider.name
 
 
-def _route(chat: ChatCompletionRequest) -> tuple[str | list[str] | None, dict[str, Any]]:
-    """The ``provider`` argument and provider keyword arguments for this request."""
+def _route(chat: ChatCompletionRequest) -> str | list[str] | None:
+    """The ``provider`` argument for this request; 404 for what cannot serve it.
+
+    The router applies each provider's ``[providers.NAME]`` options and
+    leaves disabled ones out; checking here as well turns those cases into
+    404s that name the provider or model, rather than a generic failure.
+    """
     if chat.provider is None:
         if chat.model and not any(
             config_module.provider_settings(entry.provider.name).enabled
@@ -268,12 +273,10 @@ def _route(chat: ChatCompletionRequest) -> tuple[str | list[str] | None, dict[st
                     "model",
                 )
             )
-        return None, {}
+        return None
     if isinstance(chat.provider, str):
-        name = _check_enabled(chat.provider)
-        # One provider named: its [providers.NAME] options, as the CLI applies them.
-        return name, config_module.provider_options(name)
-    return [_check_enabled(name) for name in chat.provider], {}
+        return _check_enabled(chat.provider)
+    return [_check_enabled(name) for name in chat.provider]
 
 
 async def _aclose(chunks: AsyncIterator[str]) -> None:
@@ -424,11 +427,7 @@ async def _stream(
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[_SETTINGS_KEY]
     chat = await _read_body(request, settings.max_body_bytes)
-    provider, kwargs = _route(chat)
-    # create_async's `timeout` is the deadline of the whole call: the server's
-    # setting, else the named provider's own `timeout` option.
-    provider_timeout = kwargs.pop("timeout", None)
-    timeout = settings.timeout if settings.timeout is not None else provider_timeout
+    provider = _route(chat)
     messages = [message.as_dict() for message in chat.messages]
     router = request.app[_ROUTER_KEY]
     if chat.stream:
@@ -437,13 +436,12 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
             messages,
             provider=provider,
             stream=True,
-            timeout=timeout,
+            timeout=settings.timeout,
             router=router,
-            **kwargs,
         )
         return await _stream(request, chunks, chat.model)
     text = await Client.create_async(
-        chat.model, messages, provider=provider, timeout=timeout, router=router, **kwargs
+        chat.model, messages, provider=provider, timeout=settings.timeout, router=router
     )
     completion = ChatCompletion(
         model=chat.model, choices=[Choice(message=ResponseMessage(content=text))]
