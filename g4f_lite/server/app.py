@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from .. import __version__, errors
 from .. import config as config_module
 from .. import http as http_module
+from .._threads import loop_in_thread
 from ..client import ChatCompletion as Client
 from ..registry import get_provider, providers, registry
 from ..router import Router
@@ -568,21 +568,8 @@ class Server:
     @contextlib.contextmanager
     def run_in_thread(self) -> Iterator[Server]:
         """Serve from a background thread with its own loop, for synchronous callers."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="g4f-lite-server", daemon=True)
-        thread.start()
-        started = False
-        try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
-            started = True
+        with loop_in_thread(self.start, self.close, name="g4f-lite-server"):
             yield self
-        finally:
-            if started:
-                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=30)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
 
 def serve(

@@ -34,12 +34,12 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from aiohttp import web
 
-from ._server import LocalServer
+from ._server import LocalServer, RecordedRequest
 
 __all__ = ["AIEngineEmulator", "Fault", "FaultKind", "Generation", "RecordedRequest"]
 
@@ -141,22 +141,6 @@ class Fault:
         return cls("json_content_type")
 
 
-@dataclass
-class RecordedRequest:
-    """A request the emulator received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    #: What the plugin would send upstream: the first message and the last
-    #: ``max_messages`` of the history, then the new message.
-    context: list[dict[str, Any]] = field(default_factory=list)
-    #: The client's TCP port: equal ports mean a reused (pooled) connection.
-    client_port: int | None = None
-    received_at: float = field(default_factory=time.monotonic)
-
-
 _STATUS_BODIES: dict[int, dict[str, Any]] = {
     401: {
         "code": "rest_forbidden",
@@ -237,7 +221,6 @@ class AIEngineEmulator(LocalServer):
         self.input_limit = input_limit
         self.max_messages = max_messages
         super().__init__(host=host, port=port)
-        self.requests: list[RecordedRequest] = []
 
     @property
     def url(self) -> str:
@@ -306,19 +289,8 @@ class AIEngineEmulator(LocalServer):
         return self.faults.popleft() if self.faults else self.fault
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body: Any = await request.json() if request.can_read_body else None
-        except ValueError:
-            body = None
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        record = RecordedRequest(
-            request.method,
-            request.path,
-            dict(request.headers),
-            body,
-            client_port=peer[1] if peer else None,
-        )
-        self.requests.append(record)
+        record = await self._record(request)
+        body = record.body
         if request.method == "GET" and request.path == self.page_path:
             return self._page()
         if request.method == "POST" and request.path == START_SESSION_PATH:

@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ._aiengine import Fault, RecordedRequest
-from ._server import LocalServer
+from ._aiengine import Fault
+from ._server import LocalServer, RecordedRequest
 
 __all__ = ["OpenAIEmulator"]
 
@@ -87,7 +87,6 @@ class OpenAIEmulator(LocalServer):
         self.fault = fault
         self.echo_key_in_errors = echo_key_in_errors
         super().__init__(host=host, port=port)
-        self.requests: list[RecordedRequest] = []
 
     def __repr__(self) -> str:
         # The key is a secret even in tests: never print it.
@@ -113,19 +112,8 @@ class OpenAIEmulator(LocalServer):
         return _error(401, f"Incorrect API key provided: {shown}.")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body: Any = await request.json() if request.can_read_body else None
-        except ValueError:
-            body = None
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        record = RecordedRequest(
-            request.method,
-            request.path,
-            dict(request.headers),
-            body,
-            client_port=peer[1] if peer else None,
-        )
-        self.requests.append(record)
+        record = await self._record(request)
+        body = record.body
         denied = self._authorised(request)
         if denied is not None:
             return denied

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-__all__ = ["LocalServer"]
+from .._threads import loop_in_thread
+
+__all__ = ["LocalServer", "RecordedRequest"]
 
 S = TypeVar("S", bound="LocalServer")
+
+
+@dataclass
+class RecordedRequest:
+    """A request an emulator received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    #: What the plugin would send upstream: the first message and the last
+    #: ``max_messages`` of the history, then the new message (AI Engine only).
+    context: list[dict[str, Any]] = field(default_factory=list)
+    #: The client's TCP port: equal ports mean a reused (pooled) connection.
+    client_port: int | None = None
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class LocalServer:
@@ -26,6 +44,8 @@ class LocalServer:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        #: Every request received, in order.
+        self.requests: list[RecordedRequest] = []
 
     @property
     def running(self) -> bool:
@@ -41,6 +61,23 @@ class LocalServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raise NotImplementedError
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        """Append ``request`` to :attr:`requests` (its body parsed as JSON, if it is)."""
+        try:
+            body: Any = await request.json() if request.can_read_body else None
+        except ValueError:
+            body = None
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        record = RecordedRequest(
+            request.method,
+            request.path,
+            dict(request.headers),
+            body,
+            client_port=peer[1] if peer else None,
+        )
+        self.requests.append(record)
+        return record
 
     async def start(self) -> None:
         """Start serving on the current event loop."""
@@ -67,19 +104,5 @@ class LocalServer:
     @contextmanager
     def run_in_thread(self: S) -> Iterator[S]:
         """Serve from a background thread with its own loop, for synchronous callers."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(
-            target=loop.run_forever, name=f"{type(self).__name__}-thread", daemon=True
-        )
-        thread.start()
-        started = False
-        try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
-            started = True
+        with loop_in_thread(self.start, self.close, name=f"{type(self).__name__}-thread"):
             yield self
-        finally:
-            if started:
-                asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
