@@ -15,11 +15,8 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -27,23 +24,12 @@ import aiohttp
 
 os.environ.setdefault("G4F_LITE_PLUGINS", "opchatgpts")
 
+from _common import emulator, many, timed
+
 import g4f_lite
 
 SUBMIT = "/wp-json/mwai-ui/v1/chats/submit"
 MESSAGES = [{"role": "user", "content": "Hello there"}]
-
-
-@contextmanager
-def emulator(words: int = 0) -> Iterator[str]:
-    """Serve the emulator from its own process, so it does not share our CPU time slice."""
-    cmd = [sys.executable, "-m", "g4f_lite.testing", "--reply-words", str(words)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def body() -> dict[str, Any]:
@@ -99,23 +85,6 @@ async def seed_stream(provider: Any) -> int:
     async for _ in provider.create_async_generator("", MESSAGES):
         chunks += 1
     return chunks
-
-
-async def timed(make: Callable[[], Awaitable[int]]) -> tuple[float, int]:
-    start = time.perf_counter()
-    count = await make()
-    return time.perf_counter() - start, count
-
-
-async def many(call: Callable[[], Awaitable[int]], total: int, concurrency: int) -> int:
-    queue = iter(range(total))
-
-    async def worker() -> None:
-        for _ in queue:
-            await call()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from _common import emulator
 from g4f_lite_opchatgpts import Opchatgpts
 
 from g4f_lite.health import CircuitBreaker, InMemoryHealthStore
@@ -37,22 +35,6 @@ from g4f_lite.registry import registry
 from g4f_lite.router import RetryPolicy, Router
 
 USER = [{"role": "user", "content": "Hi"}]
-
-
-@contextlib.contextmanager
-def emulator(words: int) -> Iterator[str]:
-    """Serve the emulator in a subprocess, answering with ``words`` words; yield its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "g4f_lite.testing", "--port", "0", "--reply-words", str(words)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def closed_port() -> int:

@@ -31,22 +31,11 @@ import aiohttp
 
 os.environ["G4F_LITE_PLUGINS"] = "opchatgpts,aiengine"
 
+from _common import emulator, many, timed
+
 import g4f_lite
 
 MESSAGES = [{"role": "user", "content": "Hello there"}]
-
-
-@contextmanager
-def emulator(words: int = 0) -> Iterator[str]:
-    """Serve the emulator from its own process, so it does not share our CPU time slice."""
-    cmd = [sys.executable, "-m", "g4f_lite.testing", "--reply-words", str(words)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def declarations(long_url: str, short_url: str) -> str:
@@ -110,23 +99,6 @@ async def served(session: aiohttp.ClientSession, url: str, provider: str) -> int
                 delta = json.loads(line[6:])["choices"][0]["delta"]
                 chunks += bool(delta.get("content"))
     return chunks
-
-
-async def timed(make: Callable[[], Awaitable[int]]) -> tuple[float, int]:
-    start = time.perf_counter()
-    count = await make()
-    return time.perf_counter() - start, count
-
-
-async def many(call: Callable[[], Awaitable[int]], total: int, concurrency: int) -> int:
-    queue = iter(range(total))
-
-    async def worker() -> None:
-        for _ in queue:
-            await call()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total
 
 
 async def run(args: argparse.Namespace) -> None:
