@@ -39,6 +39,7 @@ __all__ = [
 #: repeats the whole reply, so a line is roughly the size of the answer.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 # How long to wait for the bytes after an end marker (normally already here).
 _DRAIN_SECONDS = 0.5
 # How much of an error body is read to find the server's message.
@@ -217,7 +218,12 @@ async def drain(response: aiohttp.ClientResponse, limit: int = 64 * 1024) -> Non
     if response.content.is_eof():
         return
     with contextlib.suppress(asyncio.TimeoutError, aiohttp.ClientError):
-        await asyncio.wait_for(response.content.read(limit), _DRAIN_SECONDS)
+        if _timeout is not None:
+            # asyncio.timeout, not wait_for: no task per request on this hot path.
+            async with _timeout(_DRAIN_SECONDS):
+                await response.content.read(limit)
+        else:  # Python 3.10
+            await asyncio.wait_for(response.content.read(limit), _DRAIN_SECONDS)
 
 
 async def iter_lines(
