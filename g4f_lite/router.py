@@ -392,18 +392,21 @@ class RoutedCall:
 
     def stream(self) -> AsyncIterator[str]:
         """The answer's chunks, as they arrive."""
-        return self._run(streaming=True)
+        return self._run()
 
     async def text(self) -> str:
         """The whole answer."""
-        return "".join([chunk async for chunk in self._run(streaming=False)])
+        # A coroutine, not a walk over _run(): no async generator per call.
+        opened = await self._open(streaming=False)
+        return opened.first or ""
 
     # -- the call loop -------------------------------------------------------
 
     def _health(self, name: str) -> ProviderHealth:
         return self.router.health.snapshot(name, self.router.clock.now())
 
-    async def _run(self, *, streaming: bool) -> AsyncIterator[str]:
+    async def _open(self, streaming: bool) -> _Opened:
+        """Find a provider that answers: its first chunk when streaming, else its whole answer."""
         clock = self.router.clock
         started = clock.now()
         deadline = started + self.timeouts.total if self.timeouts.total is not None else None
@@ -421,6 +424,12 @@ class RoutedCall:
             await self._wait_for_cooldown(benched, deadline, waited)
         if opened is None:
             raise self._failure(attempts, benched, notes, clock.now() - started)
+        return opened
+
+    async def _run(self) -> AsyncIterator[str]:
+        """The stream: the first chunk from whichever provider answered, then its rest."""
+        opened = await self._open(streaming=True)
+        clock = self.router.clock
         if opened.chunks is None:  # a whole answer, or an empty stream
             if opened.first:
                 yield opened.first
