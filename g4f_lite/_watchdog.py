@@ -91,6 +91,22 @@ _schedulers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Scheduler] = 
 )
 
 
+# The last loop asked about, weakly: nearly every request runs on the same one,
+# and a WeakKeyDictionary lookup builds a weak reference each time.
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Scheduler] | None = None
+
+
+def _scheduler_for(loop: asyncio.AbstractEventLoop) -> _Scheduler:
+    global _last
+    if _last is not None and _last[0]() is loop:
+        return _last[1]
+    scheduler = _schedulers.get(loop)
+    if scheduler is None:
+        scheduler = _schedulers[loop] = _Scheduler(loop)
+    _last = (weakref.ref(loop), scheduler)
+    return scheduler
+
+
 class Guard:
     """The time limits of one request: first chunk, idle gap, and total.
 
@@ -128,9 +144,7 @@ class Guard:
         self._idle = idle
         self._period = max(idle / 8, 1e-3) if idle is not None else math.inf
         self._seen, self._since = 0, now
-        scheduler = _schedulers.get(loop)
-        if scheduler is None:
-            scheduler = _schedulers[loop] = _Scheduler(loop)
+        scheduler = _scheduler_for(loop)
         self._scheduler: _Scheduler | None = scheduler
         when = min(self._first_at, self._total_at, now + self._period)
         if when < math.inf:

@@ -75,6 +75,11 @@ class Admission:
     reason: str = ""
 
 
+# The answer for a healthy provider, asked on every call: built once, since
+# a frozen dataclass is slow to construct.
+_ADMITTED = Admission(True)
+
+
 class HealthStore(Protocol):
     """Where the router keeps provider health. Every method must be quick.
 
@@ -164,7 +169,7 @@ class InMemoryHealthStore:
         with self._lock:
             s = self._get(provider)
             if s.state == "closed":
-                return Admission(True)
+                return _ADMITTED
             if s.state == "open" and now < s.benched_until:
                 return Admission(
                     False,
