@@ -172,7 +172,9 @@ class Guard:
         when = min(self._total_at, now + self._period)
         if seq <= 1:
             when = min(when, self._first_at)
-        return when
+        # Never in the past (a guard not yet waiting, past its first-chunk
+        # time): that would spin the scheduler instead of looking again soon.
+        return max(when, now + _TOLERANCE)
 
     def _fire(self, kind: str) -> float:
         self.fired = kind
