@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 import email.utils
+import functools
 import json
 import time
 import weakref
@@ -88,11 +89,13 @@ def request_timeout(
     ``connect`` bounds establishing the connection; it defaults to the
     router's connect limit for this attempt (see :func:`connect_limit`).
     """
-    return aiohttp.ClientTimeout(
-        total=total,
-        sock_connect=connect or _connect_limit.get() or _CONNECT_TIMEOUT,
-        sock_read=_READ_TIMEOUT,
-    )
+    return _client_timeout(total, connect or _connect_limit.get() or _CONNECT_TIMEOUT)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(total: float | None, connect: float) -> aiohttp.ClientTimeout:
+    # ClientTimeout is immutable, and asked for on every request: build each once.
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=_READ_TIMEOUT)
 
 
 class _LoopSession:
