@@ -144,9 +144,9 @@ async def _pump(
                     return
                 raise
     finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        from .provider import close_stream
+
+        await close_stream(stream)
 
 
 _portal = Portal()

@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -219,6 +219,7 @@ def _chat_plan(args: argparse.Namespace) -> _ChatPlan:
 async def _answer(plan: _ChatPlan, messages: list[dict[str, str]], out: TextIO, err: TextIO) -> str:
     """Print one answer (streamed unless told otherwise) and return it."""
     from .client import ChatCompletion
+    from .provider import close_stream
 
     async with Spinner(err) as spinner:
         if not plan.stream:
@@ -250,16 +251,10 @@ async def _answer(plan: _ChatPlan, messages: list[dict[str, str]], out: TextIO, 
                 out.flush()
                 parts.append(chunk)
         finally:
-            await _aclose(chunks)
+            await close_stream(chunks)
         out.write("\n")
         out.flush()
         return "".join(parts)
-
-
-async def _aclose(chunks: AsyncIterator[str]) -> None:
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        await close()
 
 
 class _Loop:
@@ -415,6 +410,7 @@ async def _probe(name: str, prompt: str, timeout: float) -> _Probe:
     from .client import ChatCompletion
     from .health import InMemoryHealthStore
     from .policies import RetryPolicy
+    from .provider import close_stream
     from .router import Router
 
     # One attempt, own health store: a probe measures the provider as it is now
@@ -437,7 +433,7 @@ async def _probe(name: str, prompt: str, timeout: float) -> _Probe:
                 first = first if first is not None else time.monotonic() - started
                 chars += len(chunk)
         finally:
-            await _aclose(chunks)
+            await close_stream(chunks)
     except G4FLiteError as exc:
         return _Probe(
             name, False, _ms(first), _ms(time.monotonic() - started) or 0.0, chars, _one_line(exc)
@@ -454,15 +450,13 @@ async def _check_all(names: list[str], prompt: str, timeout: float) -> list[_Pro
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    from .config import provider_settings
+    from .config import is_enabled
     from .registry import get_provider, providers
 
     if args.providers:
         names = [get_provider(name).name for name in args.providers]
     else:
-        names = [
-            info.name for info in providers(working=True) if provider_settings(info.name).enabled
-        ]
+        names = [info.name for info in providers(working=True) if is_enabled(info.name)]
     if not names:
         out.write("no working provider to check; name some: g4f-lite check NAME...\n")
         return 0

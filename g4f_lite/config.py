@@ -59,6 +59,7 @@ __all__ = [
     "declare_provider",
     "find_config_file",
     "has_tables",
+    "is_enabled",
     "load_config",
     "provider_options",
     "provider_settings",
@@ -358,6 +359,15 @@ def provider_options(name: str) -> dict[str, Any]:
     ``proxy`` and ``timeout`` that its table sets; ``{}`` without a table.
     """
     return _current.settings(name).call_options()
+
+
+def is_enabled(name: str) -> bool:
+    """Whether provider ``name`` may be used: not ``enabled = false`` in its table.
+
+    Asked on every routed call, so a configuration without tables answers
+    without building any settings.
+    """
+    return not _current.providers or _current.settings(name).enabled
 
 
 def has_tables() -> bool:

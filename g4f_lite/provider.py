@@ -16,7 +16,13 @@ from typing import Any, ClassVar
 from . import errors
 from .types import Messages, ProviderInfo
 
-__all__ = ["CREDENTIAL_KWARGS", "AsyncGeneratorProvider", "BaseProvider", "run_provider"]
+__all__ = [
+    "CREDENTIAL_KWARGS",
+    "AsyncGeneratorProvider",
+    "BaseProvider",
+    "close_stream",
+    "run_provider",
+]
 
 #: Provider keyword arguments that carry credentials (see ``has_credentials``).
 CREDENTIAL_KWARGS = frozenset({"api_key", "access_token", "auth", "cookies", "token"})
@@ -126,6 +132,13 @@ class AsyncGeneratorProvider(BaseProvider):
         from ._portal import portal
 
         return portal().iterate(run_provider(cls, model, messages, proxy=proxy, **kwargs))
+
+
+async def close_stream(chunks: AsyncIterator[Any]) -> None:
+    """Close a stream now if it can be closed (async generators can), releasing its connection."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def collect(chunks: AsyncIterator[str], provider: str) -> str:

@@ -52,7 +52,7 @@ from .events import EventKind, Listener, RouterEvent
 from .health import Admission, HealthStore, default_health_store
 from .http import connect_limit
 from .policies import RetryPolicy, Timeouts, check_positive
-from .provider import BaseProvider, run_provider
+from .provider import BaseProvider, close_stream, run_provider
 from .registry import registry
 from .selection import ProvidersArg, ProviderSpec, exclusions, resolve
 from .strategies import Strategy, StrategyArg, get_strategy
@@ -247,8 +247,8 @@ class Router:
         spec = provider if provider is not None else self.providers
         if spec is not None:
             candidates = resolve(spec)
-            for candidate in candidates if config.has_tables() else ():
-                if not config.provider_settings(candidate.name).enabled:
+            for candidate in candidates:
+                if not config.is_enabled(candidate.name):
                     raise errors.ConfigurationError(
                         f"provider {candidate.name} is disabled in "
                         f"{config.current_config().source} (enabled = false)"
@@ -271,9 +271,8 @@ class Router:
     ) -> list[type[BaseProvider]]:
         chosen: list[type[BaseProvider]] = []
         excluded: dict[str, list[str]] = {}
-        tables = config.has_tables()
         for entry in registry.entries():
-            if tables and not config.provider_settings(entry.provider.name).enabled:
+            if not config.is_enabled(entry.provider.name):
                 excluded[entry.provider.name] = ["disabled in the configuration"]
                 continue
             reasons = exclusions(
@@ -466,7 +465,7 @@ class RoutedCall:
             raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
         finally:
             guard.close()
-            await _close(chunks)
+            await close_stream(chunks)
             if not failed:
                 # Ended, or the caller stopped reading: either way the provider worked.
                 self._record_success(
@@ -724,7 +723,7 @@ class RoutedCall:
             pass  # an empty answer
         except BaseException as exc:
             guard.close()
-            await _close(chunks)
+            await close_stream(chunks)
             if isinstance(exc, Exception):
                 if isinstance(exc, errors.ProviderError) and parts:
                     exc.partial = "".join(parts)  # nothing received is lost
@@ -807,12 +806,6 @@ class RoutedCall:
         )
         if cooldown is not None:
             router.emit(RouterEvent("cooldown", name, wait=cooldown, error=exc))
-
-
-async def _close(chunks: AsyncIterator[str]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 _default: Router | None = None

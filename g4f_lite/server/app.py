@@ -30,6 +30,7 @@ from .. import config as config_module
 from .. import http as http_module
 from .._threads import loop_in_thread
 from ..client import ChatCompletion as Client
+from ..provider import close_stream
 from ..registry import get_provider, providers, registry
 from ..router import Router
 from ._errors import ApiError, api_error, validation_error
@@ -239,7 +240,7 @@ def _too_large(limit: int) -> ApiError:
 def _check_enabled(name: str) -> str:
     """The registered name of provider ``name``; 404 if unknown or disabled."""
     provider = get_provider(name)  # ProviderNotFoundError: 404
-    if not config_module.provider_settings(provider.name).enabled:
+    if not config_module.is_enabled(provider.name):
         raise _Problem(
             ApiError(
                 404,
@@ -261,7 +262,7 @@ def _route(chat: ChatCompletionRequest) -> str | list[str] | None:
     """
     if chat.provider is None:
         if chat.model and not any(
-            config_module.provider_settings(entry.provider.name).enabled
+            config_module.is_enabled(entry.provider.name)
             for entry in registry.find(model=chat.model)
         ):
             raise _Problem(
@@ -277,12 +278,6 @@ def _route(chat: ChatCompletionRequest) -> str | list[str] | None:
     if isinstance(chat.provider, str):
         return _check_enabled(chat.provider)
     return [_check_enabled(name) for name in chat.provider]
-
-
-async def _aclose(chunks: AsyncIterator[str]) -> None:
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        await close()
 
 
 class _ChunkWriter:
@@ -421,7 +416,7 @@ async def _stream(
         # Runs on a client disconnect too (the handler is cancelled): closing
         # the generator closes the router's and the provider's, and with them
         # the upstream connection.
-        await _aclose(chunks)
+        await close_stream(chunks)
 
 
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
@@ -453,7 +448,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 def _enabled_infos() -> list[Any]:
-    return [info for info in providers() if config_module.provider_settings(info.name).enabled]
+    return [info for info in providers() if config_module.is_enabled(info.name)]
 
 
 async def _models(request: web.Request) -> web.Response:
