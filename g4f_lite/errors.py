@@ -3,7 +3,7 @@
 The whole hierarchy, so that callers can pick the level they care about::
 
     G4FLiteError
-    ├── ConfigurationError (ValueError)
+    ├── ConfigurationError (ValueError)   request_fault: the caller's to fix
     │   └── InvalidMessagesError
     ├── PluginError                        (broken plugins only warn: PluginWarning)
     │   ├── DuplicateProviderError
@@ -28,6 +28,7 @@ The whole hierarchy, so that callers can pick the level they care about::
         │   ├── PermissionDeniedError      403 (stale nonce, content filter, ...)
         │   ├── RateLimitError             429
         │   └── ServerError                5xx
+        ├── RequestRejectedError           the site refused this request (too long, ...)
         ├── UpstreamError                  the site reported an error in its body
         ├── ProtocolError (RuntimeError)   the answer does not follow the protocol
         │   ├── BrokenLineError            a line that is not the JSON event expected
@@ -37,8 +38,17 @@ The whole hierarchy, so that callers can pick the level they care about::
 Every error carries ``retryable``: whether trying the same provider again
 may succeed. The router (:mod:`g4f_lite.router`) retries only those, and
 fails over to the next provider for every other :class:`ProviderError`.
+
+``request_fault`` marks errors the request itself caused (a malformed
+conversation, an input the site refuses as too long, an HTTP 400/404/413/422):
+the router hands them straight back to the caller, never retries or fails
+over, and never counts them against the provider's health, so that no client
+can bench a provider by sending bad requests. ``param`` names the request
+field at fault when it is known (``serve`` reports it as OpenAI does).
+
 Secrets never reach these messages: providers build them from status codes
-and server messages, never from request headers or bodies.
+and server messages, and :func:`g4f_lite.provider.run_provider` scrubs every
+known credential out of whatever an upstream echoes back.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "REQUEST_FAULT_STATUSES",
     "AllProvidersBenchedError",
     "AllProvidersFailedError",
     "Attempt",
@@ -76,6 +87,7 @@ __all__ = [
     "ProviderNotFoundError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "RequestRejectedError",
     "ServerError",
     "TotalTimeoutError",
     "TruncatedResponseError",
@@ -98,14 +110,27 @@ class G4FLiteError(Exception):
 
     #: Whether calling the same provider again may succeed.
     retryable: bool = False
+    #: Whether the request itself caused the failure (never the provider's fault).
+    request_fault: bool = False
+    #: The request field at fault, when known (e.g. ``"messages"``).
+    param: str | None = None
 
 
 class ConfigurationError(G4FLiteError, ValueError):
     """The caller passed arguments or settings that cannot work."""
 
+    request_fault = True
+
 
 class InvalidMessagesError(ConfigurationError):
-    """The ``messages`` argument is not a valid conversation."""
+    """The ``messages`` argument is not a valid conversation.
+
+    Providers raise it too, for a conversation their site cannot take (e.g.
+    a last message that is not the user's): a request fault, never the
+    provider's.
+    """
+
+    param = "messages"
 
 
 class PluginError(G4FLiteError):
@@ -374,8 +399,28 @@ class HTTPStatusError(ProviderError):
         super().__init__(provider, " ".join(parts))
 
 
+#: 4xx statuses that mean "this request is wrong", not "this provider is broken".
+REQUEST_FAULT_STATUSES = frozenset({400, 404, 413, 422})
+
+
 class BadRequestError(HTTPStatusError):
-    """The provider rejected the request (4xx other than 401, 403 and 429)."""
+    """The provider rejected the request (4xx other than 401, 403 and 429).
+
+    A 400, 404, 413 or 422 is a ``request_fault``: sending the same request
+    elsewhere or again would not help, and the provider is not to blame.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        status: int,
+        server_message: str = "",
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(provider, status, server_message, code=code, retry_after=retry_after)
+        self.request_fault = status in REQUEST_FAULT_STATUSES
 
 
 class AuthenticationError(HTTPStatusError):
@@ -396,6 +441,20 @@ class ServerError(HTTPStatusError):
     """The provider's server failed (HTTP 5xx)."""
 
     retryable = True
+
+
+class RequestRejectedError(ProviderError):
+    """The site answered, and refused this particular request (e.g. an input too long).
+
+    A ``request_fault``: returned to the caller as is, never retried, never
+    failed over and never counted against the provider's health.
+    """
+
+    request_fault = True
+
+    def __init__(self, provider: str, message: str, *, param: str | None = "messages") -> None:
+        self.param = param
+        super().__init__(provider, _shorten(message))
 
 
 class UpstreamError(ProviderError):

@@ -21,16 +21,21 @@ from typing import Any
 
 import aiohttp
 
+from ._json import DEFAULT_MAX_DEPTH, JSONNestingError
+from ._json import loads as loads_json
 from .errors import BrokenLineError, LineTooLongError, error_for_status
 
 __all__ = [
+    "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_LINE_BYTES",
+    "JSONNestingError",
     "aclose",
     "connect_limit",
     "drain",
     "get_session",
     "iter_lines",
     "iter_sse_json",
+    "loads_json",
     "parse_retry_after",
     "raise_for_status",
     "request_timeout",

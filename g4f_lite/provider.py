@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import errno
+import ipaddress
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
 from . import errors
+from .redact import scrub_error, secret_values
 from .types import Messages, ProviderInfo
 
 __all__ = [
@@ -94,6 +97,16 @@ class BaseProvider(abc.ABC):
         return any(kwargs.get(key) for key in CREDENTIAL_KWARGS)
 
     @classmethod
+    def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
+        """The secrets a call with ``kwargs`` uses, to be masked in any text it produces.
+
+        The default finds credentials among the keyword arguments (see
+        :func:`g4f_lite.redact.secret_values`). Override it to add secrets
+        found elsewhere, e.g. an API key read from an environment variable.
+        """
+        return secret_values(kwargs)
+
+    @classmethod
     def get_info(cls, plugin: str = "runtime") -> ProviderInfo:
         """Describe this provider; ``plugin`` is the distribution that registered it."""
         return ProviderInfo(
@@ -164,31 +177,64 @@ async def run_provider(
     Provider authors use aiohttp directly; mapping its exceptions here, once,
     keeps every provider short and every error naming its provider.
     """
-    # Imported here, not at module level: listing providers (the CLI's
-    # `providers`, plugin discovery) must not pay aiohttp's 0.25 s import.
-    import aiohttp
-
     name = provider.name
-    stream = provider.create_async_generator(model, messages, **kwargs)
     try:
+        stream = provider.create_async_generator(model, messages, **kwargs)
         # aclosing: a caller that stops early must release the connection now,
         # not when the generator is garbage-collected.
         async with aclosing(stream) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
                 yield chunk
-    except errors.G4FLiteError:
+    except errors.G4FLiteError as exc:
+        scrub_error(exc, provider.secret_values(kwargs))
         raise
-    except aiohttp.ClientResponseError as exc:
-        raise errors.error_for_status(name, exc.status, exc.message) from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise errors.TruncatedResponseError(name, f"connection dropped mid-answer ({exc})") from exc
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise errors.ConnectTimeoutError(name, f"could not connect in time ({exc!r})") from exc
-    except aiohttp.SocketTimeoutError as exc:
-        raise errors.IdleTimeoutError(name, f"the connection went quiet ({exc!r})") from exc
-    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+    except Exception as exc:
+        raise scrub_error(_typed(name, exc, kwargs), provider.secret_values(kwargs)) from exc
+
+
+def _typed(name: str, exc: Exception, kwargs: Mapping[str, Any]) -> errors.ProviderError:
+    """The typed error for an exception that escaped a provider."""
+    # Imported here, not at module level: listing providers (the CLI's
+    # `providers`, plugin discovery) must not pay aiohttp's 0.25 s import.
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return errors.error_for_status(name, exc.status, exc.message)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return errors.TruncatedResponseError(name, f"connection dropped mid-answer ({exc})")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return errors.ConnectTimeoutError(name, f"could not connect in time ({exc!r})")
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return errors.IdleTimeoutError(name, f"the connection went quiet ({exc!r})")
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
         limit = kwargs.get("timeout")
         within = f" within {limit:g} s" if isinstance(limit, (int, float)) else ""
-        raise errors.ProviderTimeoutError(name, f"no complete answer{within} ({exc!r})") from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise errors.ProviderConnectionError(name, f"{type(exc).__name__}: {exc}") from exc
+        return errors.ProviderTimeoutError(name, f"no complete answer{within} ({exc!r})")
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        error = errors.ProviderConnectionError(name, f"{type(exc).__name__}: {exc}")
+        if _refused_on_loopback(exc):
+            # Nothing listens on this machine's port: retrying in a second
+            # will not change that, so fail at once instead of backing off.
+            error.retryable = False
+        return error
+    # A bug in the provider (or a library it uses): still typed, still naming
+    # the provider, with the original kept as __cause__ for the traceback.
+    return errors.ProviderError(name, f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _refused_on_loopback(exc: BaseException) -> bool:
+    import aiohttp
+
+    if not isinstance(exc, aiohttp.ClientConnectorError):
+        return False
+    if exc.os_error.errno != errno.ECONNREFUSED and not isinstance(
+        exc.os_error, ConnectionRefusedError
+    ):
+        return False
+    host = exc.host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
