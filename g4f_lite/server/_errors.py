@@ -1,22 +1,38 @@
 """g4f-lite errors as OpenAI-shaped HTTP errors: status, body and headers.
 
-Only messages g4f-lite built itself reach the client (they never hold
-secrets, see :mod:`g4f_lite.errors`); anything unexpected becomes a bare
-500 and its traceback goes to the server's log only.
+Client-facing messages are built from error *types* and statuses, never from
+``str()`` of a transport error: those name internal hosts, ports and library
+classes. The full (scrubbed) error goes to the server's log under the
+request's id, which the client sees in the body and the ``X-Request-Id``
+header. Anything unexpected becomes a bare 500.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
 from .. import errors
 from .models import ErrorBody, ErrorDetail
 
-__all__ = ["ApiError", "api_error", "validation_error"]
+__all__ = ["MAX_RETRY_AFTER", "ApiError", "api_error", "public_detail", "validation_error"]
+
+#: The longest ``Retry-After`` the server sends (a day): an upstream's
+#: ``Retry-After: 1e400`` or a date far away is clamped to it.
+MAX_RETRY_AFTER = 86400
+
+_SAFE_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+# Upstream failures that mean "the operator's credentials for that provider
+# are wrong": a configuration problem, not an outage.
+_AUTH_ERRORS = (
+    errors.AuthenticationError,
+    errors.PermissionDeniedError,
+    errors.MissingCredentialsError,
+)
 
 
 @dataclass(frozen=True)
@@ -29,19 +45,33 @@ class ApiError:
     code: str | None = None
     param: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    request_id: str | None = None
 
     def body(self) -> ErrorBody:
         """The ``{"error": {...}}`` body."""
         return ErrorBody(
             error=ErrorDetail(
-                message=self.message, type=self.type, code=self.code, param=self.param
+                message=self.message,
+                type=self.type,
+                code=self.code,
+                param=self.param,
+                request_id=self.request_id,
             )
         )
 
+    def with_request_id(self, request_id: str) -> ApiError:
+        """This error, tagged with ``request_id``."""
+        return replace(self, request_id=request_id)
+
 
 def _retry_headers(seconds: float | None) -> dict[str, str]:
-    # Retry-After takes whole seconds; round up so a client never comes back early.
-    return {} if seconds is None else {"Retry-After": str(max(1, math.ceil(seconds)))}
+    # Retry-After takes whole seconds; round up so a client never comes back
+    # early. NaN says nothing (omitted); inf or 1e400 is clamped, since
+    # math.ceil(inf) raises OverflowError.
+    if seconds is None or math.isnan(seconds):
+        return {}
+    wait = MAX_RETRY_AFTER if seconds >= MAX_RETRY_AFTER else max(1, math.ceil(seconds))
+    return {"Retry-After": str(wait)}
 
 
 def validation_error(exc: ValidationError) -> ApiError:
@@ -53,11 +83,78 @@ def validation_error(exc: ValidationError) -> ApiError:
     return ApiError(400, text, "invalid_request_error", "invalid_value", where or None)
 
 
+def _ours(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("g4f_lite")
+
+
+def public_detail(exc: BaseException) -> str:
+    """What the client may read about ``exc``: its type and status, no internals.
+
+    Upstream text is shown only for request faults (the client needs to know
+    why its request was refused); everything else is in the server's log.
+    """
+    name = type(exc).__name__ if _ours(exc) else "ProviderError"
+    if isinstance(exc, errors.HTTPStatusError):
+        detail = f"HTTP {exc.status}"
+        if exc.code and _SAFE_CODE.fullmatch(exc.code):
+            detail += f" [{exc.code}]"
+        if exc.request_fault and exc.server_message:
+            detail += f" {exc.server_message}"
+        return f"{name}: {detail}"
+    if isinstance(exc, errors.RequestRejectedError):
+        return f"{name}: {exc.detail}"
+    if isinstance(exc, errors.PartialResponseError):
+        cause = type(exc.cause).__name__ if _ours(exc.cause) else "ProviderError"
+        return f"{name}: the stream failed after {len(exc.partial)} characters: {cause}"
+    if isinstance(exc, errors.ProviderBenchedError):
+        return f"{name}: benched"
+    if isinstance(exc, errors.MissingCredentialsError):
+        return f"{name}: no API key is configured for it"
+    if isinstance(exc, errors.ProviderConnectionError):
+        return f"{name}: could not connect"
+    if isinstance(exc, errors.ProviderTimeoutError):
+        return f"{name}: timed out"
+    return name
+
+
+def _provider_message(exc: errors.ProviderError) -> str:
+    return f"{exc.provider}: {public_detail(exc)}"
+
+
+def _failed_message(exc: errors.AllProvidersFailedError) -> str:
+    # One entry per try, so the client sees why each provider failed.
+    lines = [exc.message.rstrip(":")]
+    lines += [
+        f"{i}. {a.provider} #{a.number}: {public_detail(a.error)}"
+        for i, a in enumerate(exc.attempts, 1)
+    ]
+    return "; ".join(lines)
+
+
+def _request_fault(exc: BaseException, message: str) -> ApiError:
+    code = "invalid_value" if isinstance(exc, errors.ConfigurationError) else "request_rejected"
+    return ApiError(
+        400, message, "invalid_request_error", code, getattr(exc, "param", None) or None
+    )
+
+
+def _upstream_auth(message: str) -> ApiError:
+    # 502, not 401: the client's key to *this* server is fine, the
+    # operator's key for the provider behind it is not.
+    return ApiError(502, message, "upstream_error", "upstream_auth_failed")
+
+
 def _failed(exc: errors.AllProvidersFailedError) -> ApiError:
     """Every provider failed: the status says what the failures have in common."""
-    # One line per try, so the client sees why each provider failed.
-    message = "; ".join(line.strip() for line in str(exc).splitlines())
     causes = [a.error for a in exc.attempts]
+    for cause in causes:
+        if getattr(cause, "request_fault", False):
+            # The request itself is at fault: the client must change it.
+            detail = (
+                _provider_message(cause) if isinstance(cause, errors.ProviderError) else str(cause)
+            )
+            return _request_fault(cause, detail)
+    message = _failed_message(exc)
     if causes and all(isinstance(c, errors.RateLimitError) for c in causes):
         waits = [c.retry_after for c in causes if isinstance(c, errors.RateLimitError)]
         known = [w for w in waits if w is not None]
@@ -70,6 +167,8 @@ def _failed(exc: errors.AllProvidersFailedError) -> ApiError:
         )
     if causes and all(isinstance(c, errors.ProviderTimeoutError) for c in causes):
         return ApiError(504, message, "timeout_error", "upstream_timeout")
+    if causes and all(isinstance(c, _AUTH_ERRORS) for c in causes):
+        return _upstream_auth(message)
     return ApiError(502, message, "upstream_error", "all_providers_failed")
 
 
@@ -92,12 +191,18 @@ def api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, errors.NoProviderAvailableError):
         return ApiError(503, str(exc), "service_unavailable", "no_provider_available", "model")
     if isinstance(exc, errors.ConfigurationError):  # includes InvalidMessagesError
-        param = "messages" if isinstance(exc, errors.InvalidMessagesError) else None
-        return ApiError(400, str(exc), "invalid_request_error", "invalid_value", param)
+        return _request_fault(exc, str(exc))
+    if not isinstance(exc, errors.ProviderError):
+        return ApiError(500, "internal server error", "server_error", "internal_error")
+    message = _provider_message(exc)
+    if exc.request_fault:
+        return _request_fault(exc, message)
+    if isinstance(exc, _AUTH_ERRORS):
+        return _upstream_auth(message)
     if isinstance(exc, errors.RateLimitError):
         return ApiError(
             429,
-            str(exc),
+            message,
             "rate_limit_error",
             "rate_limit_exceeded",
             headers=_retry_headers(exc.retry_after),
@@ -105,16 +210,12 @@ def api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, errors.ProviderBenchedError):
         return ApiError(
             503,
-            str(exc),
+            message,
             "service_unavailable",
             "provider_benched",
             headers=_retry_headers(exc.retry_after),
         )
     if isinstance(exc, errors.ProviderTimeoutError):
-        return ApiError(504, str(exc), "timeout_error", "upstream_timeout")
-    if isinstance(exc, errors.ProviderError):
-        # Includes the upstream's own 401/403: the client's key to *this*
-        # server is fine, the provider behind it is not, hence 502, not 401.
-        code = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()  # server_error
-        return ApiError(502, str(exc), "upstream_error", code)
-    return ApiError(500, "internal server error", "server_error", "internal_error")
+        return ApiError(504, message, "timeout_error", "upstream_timeout")
+    code = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()  # server_error
+    return ApiError(502, message, "upstream_error", code)

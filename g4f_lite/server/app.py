@@ -5,8 +5,12 @@ Endpoints: ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models``,
 ``GET /health``. Every error is an OpenAI-shaped ``{"error": {...}}`` body.
 
 Security defaults: binds 127.0.0.1; optional bearer key compared in constant
-time; request bodies limited in size; a request can never set ``base_url``,
-``proxy`` or credentials (only the operator's configuration file does).
+time; request bodies limited in size and nesting depth; strict field types; a
+request can never set ``base_url``, ``proxy`` or credentials (only the
+operator's configuration file does); slow and excess connections are closed
+(:mod:`.limits`); every answer carries an ``X-Request-Id`` and client-facing
+errors hold no internal detail (see the "Security" section of
+``docs/server.md``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import hmac
 import json
 import logging
 import os
+import re
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -28,12 +34,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from .. import __version__, errors
 from .. import config as config_module
 from .. import http as http_module
+from .._json import JSONNestingError
+from .._json import loads as loads_json
 from .._threads import loop_in_thread
 from ..client import ChatCompletion as Client
 from ..provider import close_stream
 from ..registry import get_provider, providers, registry
 from ..router import Router
 from ._errors import ApiError, api_error, validation_error
+from .limits import GuardedRunner
+from .logs import REQUEST_ID_KEY, AccessLogger, install_secret_filter, server_secrets
 from .models import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -75,9 +85,16 @@ class ServerSettings(BaseModel):
     bounds request bodies (413 beyond). ``timeout``: the deadline in seconds
     of one answer, retries and failovers included (``None``: the router's).
     ``shutdown_timeout``: seconds in-flight requests get to finish on shutdown.
+
+    Connection limits: ``header_timeout`` (seconds a client gets to send a
+    whole request, headers and body, from its first byte; 30),
+    ``keepalive_timeout`` (seconds an idle keep-alive connection stays open;
+    75) and ``max_connections`` (open connections; beyond it a new one gets
+    a 503 and is closed; 1024).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: "8080" is not a port, "yes" not a number; NaN and infinity are refused.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     host: str = DEFAULT_HOST
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
@@ -85,6 +102,9 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     timeout: float | None = Field(default=None, gt=0)
     shutdown_timeout: float = Field(default=10.0, ge=0)
+    header_timeout: float = Field(default=30.0, gt=0, le=86400)
+    keepalive_timeout: float = Field(default=75.0, gt=0, le=86400)
+    max_connections: int = Field(default=1024, ge=1)
 
     @classmethod
     def from_config(
@@ -106,10 +126,16 @@ class ServerSettings(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             # Values left out on purpose: a mistyped field may hold the key.
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(_problem(e) for e in exc.errors())
             raise errors.ConfigurationError(f"[server]: {problems}") from None
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(ServerSettings.model_fields)
+        return f"{where}: unknown key (allowed: {allowed})"
+    return f"{where}: {error['msg']}"
 
 
 _SETTINGS_KEY: web.AppKey[ServerSettings] = web.AppKey("g4f_lite_settings")
@@ -124,9 +150,9 @@ class _Problem(Exception):
         self.error = error
 
 
-def _error_response(error: ApiError) -> web.Response:
+def _error_response(error: ApiError, request_id: str) -> web.Response:
     return web.Response(
-        body=error.body().model_dump_json(),
+        body=error.with_request_id(request_id).body().model_dump_json(),
         status=error.status,
         content_type="application/json",
         headers=error.headers,
@@ -139,60 +165,104 @@ def _json(model: BaseModel) -> web.Response:
 
 # -- middlewares ---------------------------------------------------------------
 
+# A client's own id is kept when it is a plain token (it ends up in logs and
+# headers); anything else gets a fresh one.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_HTTP_ERROR_MESSAGES = {
+    404: "no such route; see the OpenAI API reference",
+    405: "method not allowed on this route",
+}
+
+
+def _request_id(request: web.Request) -> str:
+    sent = request.headers.get("X-Request-Id")
+    if sent is not None and _SANE_REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+def _http_error(exc: web.HTTPException) -> ApiError:
+    # Never echo the request line: the method and path are the client's text.
+    kind = "not_found" if exc.status == 404 else "invalid_request_error"
+    message = _HTTP_ERROR_MESSAGES.get(exc.status, "the request cannot be served")
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+    code = exc.reason.lower().replace(" ", "_") if exc.reason.isascii() else "http_error"
+    return ApiError(exc.status, message, kind, code, headers=headers)
+
 
 @web.middleware
 async def _errors_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Turn every failure into an OpenAI-shaped error; never show a traceback."""
+    """Tag every answer with its request id and turn every failure into an OpenAI error.
+
+    Client-facing messages come from :func:`api_error` (types and statuses);
+    the full error goes to the log under the request id. Never a traceback.
+    """
+    request_id = request[REQUEST_ID_KEY] = _request_id(request)
     try:
-        return await handler(request)
+        response = await handler(request)
     except _Problem as exc:
-        return _error_response(exc.error)
+        response = _error_response(exc.error, request_id)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        kind = "not_found" if exc.status == 404 else "invalid_request_error"
-        return _error_response(
-            ApiError(
-                exc.status,
-                f"{exc.reason}: {request.method} {request.path}",
-                kind,
-                exc.reason.lower().replace(" ", "_"),
-            )
-        )
+        response = _error_response(_http_error(exc), request_id)
     except (errors.G4FLiteError, ValidationError) as exc:
         error = api_error(exc)
-        logger.info("%s %s -> %d: %s", request.method, request.path, error.status, error.message)
-        return _error_response(error)
+        logger.info("request %s failed (%d): %s", request_id, error.status, _log_text(exc))
+        response = _error_response(error, request_id)
     except Exception:
-        logger.exception("unexpected error answering %s %s", request.method, request.path)
-        return _error_response(api_error(RuntimeError()))
+        logger.exception("request %s: unexpected error", request_id)
+        response = _error_response(api_error(RuntimeError()), request_id)
+    if not response.prepared:  # a stream sets its own header before it starts
+        response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def _log_text(exc: BaseException) -> str:
+    """The whole error for the server's log, on one line (run_provider scrubbed it)."""
+    text = " | ".join(line.strip() for line in str(exc).splitlines())
+    return f"{type(exc).__name__}: {text}"
 
 
 def _auth_middleware(key: SecretStr) -> Any:
-    expected = f"Bearer {key.get_secret_value()}".encode()
+    expected = key.get_secret_value().encode()
 
     @web.middleware
     async def authenticate(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         # /health stays open for liveness probes; it reveals nothing.
-        if request.path.startswith("/v1/"):
-            sent = request.headers.get("Authorization", "").encode()
-            # Constant time: the comparison must not reveal how much of a guess was right.
-            if not hmac.compare_digest(sent, expected):
-                error = ApiError(
+        if request.path.startswith("/v1/") and not _authorized(
+            request.headers.get("Authorization", ""), expected
+        ):
+            raise _Problem(
+                ApiError(
                     401,
                     "missing or invalid API key: send 'Authorization: Bearer <key>'",
                     "invalid_request_error",
                     "invalid_api_key",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-                return _error_response(error)
+            )
         return await handler(request)
 
     return authenticate
+
+
+def _authorized(header: str, expected: bytes) -> bool:
+    """Whether ``header`` is ``Bearer <expected>`` (the scheme in any case, RFC 7235)."""
+    scheme, _, token = header.partition(" ")
+    # aiohttp decodes header bytes as UTF-8 with surrogateescape, so bytes
+    # that are not UTF-8 come back as lone surrogates: a strict encode would
+    # raise. Undo the escape to compare the bytes sent (a wrong key, then).
+    try:
+        sent = token.strip().encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        sent = b""
+    # Constant time: the comparison must not reveal how much of a guess was right.
+    return hmac.compare_digest(sent, expected) and scheme.lower() == "bearer"
 
 
 # -- chat completions ----------------------------------------------------------
@@ -206,7 +276,16 @@ async def _read_body(request: web.Request, limit: int) -> ChatCompletionRequest:
     except web.HTTPRequestEntityTooLarge:
         raise _Problem(_too_large(limit)) from None
     try:
-        data = json.loads(raw)
+        data = loads_json(raw)
+    except JSONNestingError as exc:
+        raise _Problem(
+            ApiError(
+                400,
+                f"the request body nests JSON deeper than {exc.max_depth} levels",
+                "invalid_request_error",
+                "invalid_json",
+            )
+        ) from None
     except ValueError:
         raise _Problem(
             ApiError(
@@ -222,10 +301,51 @@ async def _read_body(request: web.Request, limit: int) -> ChatCompletionRequest:
                 "invalid_json",
             )
         )
+    # Only a "\\uD8xx"-style escape can put a lone surrogate in a str (the
+    # UTF-8 decoder refuses encoded ones), and it cannot be encoded again on
+    # the way to a provider or back: look for one only when such an escape is there.
+    if b"\\ud" in raw or b"\\uD" in raw:
+        where = _surrogate_at(data)
+        if where is not None:
+            raise _Problem(
+                ApiError(
+                    400,
+                    f"invalid request body: {where or 'body'}: "
+                    "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)",
+                    "invalid_request_error",
+                    "invalid_value",
+                    where or None,
+                )
+            )
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         raise _Problem(validation_error(exc)) from None
+
+
+def _surrogate_at(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding a lone surrogate, else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _surrogate_at(key) is not None:
+            return path
+        found = _surrogate_at(item, here)
+        if found is not None:
+            return found
+    return None
 
 
 def _too_large(limit: int) -> ApiError:
@@ -378,11 +498,13 @@ async def _stream(
         except StopAsyncIteration:
             first = None
         writer = _ChunkWriter(model)
+        request_id = request[REQUEST_ID_KEY]
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",  # reverse proxies must not buffer the stream
+                "X-Request-Id": request_id,
             }
         )
         await response.prepare(request)
@@ -398,11 +520,11 @@ async def _stream(
                 raise  # the client went away: nothing to tell it
             # Headers are sent: the failure becomes an error event (the openai
             # SDK raises APIError for it), and no [DONE] follows.
-            error = api_error(exc)
+            error = api_error(exc).with_request_id(request_id)
             if error.status == 500:
-                logger.exception("unexpected error mid-stream")
+                logger.exception("request %s: unexpected error mid-stream", request_id)
             else:
-                logger.info("stream failed: %s", error.message)
+                logger.info("request %s: stream failed: %s", request_id, _log_text(exc))
             await out.add(b"data: " + error.body().model_dump_json().encode() + b"\n\n")
         await out.drain()
         await response.write_eof()
@@ -534,13 +656,19 @@ class Server:
     async def start(self) -> None:
         """Start serving on the running loop."""
         app = create_app(self.settings, router=self.router)
-        kwargs: dict[str, Any] = {} if self.access_log else {"access_log": None}
-        self._runner = web.AppRunner(
+        kwargs: dict[str, Any] = (
+            {"access_log_class": AccessLogger} if self.access_log else {"access_log": None}
+        )
+        settings = self.settings
+        self._runner = GuardedRunner(
             app,
+            header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections,
+            keepalive_timeout=settings.keepalive_timeout,
             # Cancel the handler when its client disconnects, so that the
             # upstream request is closed at once, not at the next write.
             handler_cancellation=True,
-            shutdown_timeout=self.settings.shutdown_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
             **kwargs,
         )
         await self._runner.setup()
@@ -576,10 +704,13 @@ def serve(
     """Serve until SIGINT or SIGTERM, then shut down gracefully.
 
     ``on_ready`` is called once the socket listens (the CLI prints the URL).
+    The root logger's handlers mask the server's key and every configured
+    provider secret while it runs.
     """
 
     async def main() -> None:
         server = Server(settings, router=router, access_log=True)
+        remove_filter = install_secret_filter(server_secrets(server.settings.api_key))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -593,5 +724,6 @@ def serve(
         finally:
             logger.info("shutting down")
             await server.close()
+            remove_filter()
 
     asyncio.run(main())

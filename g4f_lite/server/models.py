@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from ..types import ProviderInfo
 
 __all__ = [
     "FORBIDDEN_FIELDS",
+    "PROVIDER_FIELDS",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionRequest",
@@ -32,26 +33,52 @@ __all__ = [
     "RequestMessage",
     "ResponseMessage",
     "completion_id",
+    "normalize_field",
 ]
 
 #: Body fields that would let a client aim the server at another host or
 #: supply credentials: only the operator's configuration may set these, so a
 #: request naming any of them is refused rather than silently ignored.
+#: Matched across spellings (see :func:`normalize_field`): ``baseURL``,
+#: ``BASE_URL`` and ``base-url`` are all ``base_url``.
 FORBIDDEN_FIELDS = frozenset(
     {
         "access_token",
         "api_base",
         "api_key",
+        "api_url",
         "auth",
+        "authorization",
         "base_url",
+        "cookie",
         "cookies",
+        "credentials",
+        "endpoint",
+        "extra_body",
+        "extra_headers",
+        "extra_query",
         "headers",
+        "new_token",
+        "nonce",
+        "organization",
+        "password",
+        "project",
         "proxies",
         "proxy",
+        "secret",
+        "session_id",
         "token",
         "url",
     }
 )
+
+
+def normalize_field(name: str) -> str:
+    """``name`` lowercased without ``_`` and ``-``: one key for every spelling of a field."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+_FORBIDDEN_NORMALIZED = frozenset(normalize_field(name) for name in FORBIDDEN_FIELDS)
 
 
 def completion_id() -> str:
@@ -59,10 +86,15 @@ def completion_id() -> str:
     return f"chatcmpl-{secrets.token_hex(12)}"
 
 
+# Strict: a JSON string is not a number or a boolean (``"stream": "yes"`` is a
+# 400, not True), and NaN/Infinity (which Python's json accepts) are refused.
+_STRICT = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+
+
 class _TextPart(BaseModel):
     """One part of a multi-part message; only text can be forwarded."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = _STRICT
 
     type: Literal["text"]
     text: str
@@ -73,10 +105,11 @@ class RequestMessage(BaseModel):
 
     ``content`` may be a string or a list of text parts (newer SDKs send
     those); ``developer`` is OpenAI's new name for ``system``. Fields the
-    providers cannot use (``name``, ...) are ignored.
+    providers cannot use (``name``, ...) are ignored and never forwarded:
+    providers receive ``{"role", "content"}`` only.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = _STRICT
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[_TextPart]
@@ -92,36 +125,62 @@ class RequestMessage(BaseModel):
         return {"role": role, "content": content}
 
 
+#: The request fields that reach a provider: the conversation, the model, the
+#: stream flag and the provider choice. Every other field is validated (or
+#: ignored when unknown) and then dropped; none becomes a provider option.
+PROVIDER_FIELDS = ("model", "messages", "stream", "provider")
+
+_Unit = Annotated[float, Field(ge=0, le=1)]
+_Penalty = Annotated[float, Field(ge=-2, le=2)]
+_Count = Annotated[int, Field(ge=1)]
+
+
 class ChatCompletionRequest(BaseModel):
     """The body of ``POST /v1/chat/completions``.
 
-    OpenAI sampling parameters (``temperature``, ``max_tokens``, ...) are
-    accepted and ignored: the providers behind g4f-lite take no such options.
-    Fields in :data:`FORBIDDEN_FIELDS` are rejected.
+    Types are strict (``"stream": "yes"`` or ``"temperature": "hot"`` is a
+    400). OpenAI sampling parameters (``temperature``, ``max_tokens``, ...) are
+    checked and then ignored: the providers behind g4f-lite take no such
+    options. Unknown fields are ignored, as OpenAI does; only
+    :data:`PROVIDER_FIELDS` reach a provider. Fields in
+    :data:`FORBIDDEN_FIELDS`, in any spelling, are refused.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = _STRICT
 
     model: str = Field(default="", description="A model name; empty: the provider's default.")
     messages: list[RequestMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     #: g4f-lite extension: the provider(s) to use, by name, tried in order.
     provider: str | list[str] | None = None
     n: int = Field(default=1, ge=1, le=1, description="Only one choice is supported.")
     tools: list[Any] | None = None
     functions: list[Any] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: _Unit | None = None
+    max_tokens: _Count | None = None
+    max_completion_tokens: _Count | None = None
+    presence_penalty: _Penalty | None = None
+    frequency_penalty: _Penalty | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    user: str | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    stream_options: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_forbidden(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            named = sorted(FORBIDDEN_FIELDS.intersection(data))
-            if named:
-                # Raised as ValueError so it becomes an ordinary 400 naming the field.
-                raise ValueError(
-                    f"field {named[0]!r} cannot be set by a request; the server's "
-                    "configuration file sets provider options"
-                )
+            for name in data:
+                if isinstance(name, str) and normalize_field(name) in _FORBIDDEN_NORMALIZED:
+                    shown = name if len(name) <= 40 else name[:37] + "..."
+                    # Raised as ValueError so it becomes an ordinary 400 naming the field.
+                    raise ValueError(
+                        f"field {shown!r} cannot be set by a request; the server's "
+                        "configuration file sets provider options"
+                    )
         return data
 
     @field_validator("tools", "functions")
@@ -206,6 +265,9 @@ class ErrorDetail(BaseModel):
     type: str
     code: str | None = None
     param: str | None = None
+    #: g4f-lite extension: the id of the request (also its ``X-Request-Id``
+    #: header), under which the server logged the details.
+    request_id: str | None = None
 
 
 class ErrorBody(BaseModel):
