@@ -74,10 +74,23 @@ def _retry_headers(seconds: float | None) -> dict[str, str]:
     return {"Retry-After": str(wait)}
 
 
+# Union members pydantic puts in an error's location ("provider.str"): not
+# part of the field's path a client knows.
+_TYPE_PARTS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(
+        str(part)
+        for part in loc
+        if not isinstance(part, str) or not (part in _TYPE_PARTS or "[" in part)
+    )
+
+
 def validation_error(exc: ValidationError) -> ApiError:
     """A 400 naming the first invalid field, never echoing its value."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
+    where = _field_path(first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
     text = f"invalid request body: {where}: {message}" if where else f"invalid request: {message}"
     return ApiError(400, text, "invalid_request_error", "invalid_value", where or None)
