@@ -119,7 +119,8 @@ async def test_surrogate_in_model_name_is_400(server: Server) -> None:
 async def test_surrogate_pair_escape_is_a_clean_answer(
     server: Server, local: AIEngineEmulator
 ) -> None:
-    text = '{"model": "", "provider": "Local", "messages": [{"role": "user", "content": "\\ud83d\\ude00"}]}'
+    message = '{"role": "user", "content": "\\ud83d\\ude00"}'
+    text = '{"model": "", "provider": "Local", "messages": [%s]}' % message
     status, body, _ = await post(server, text)
     assert status == 200, body
     assert local.requests[-1].body["newMessage"] == "\N{GRINNING FACE}"
@@ -274,7 +275,7 @@ async def test_bearer_auth_on_every_v1_route(keyed: Server, method: str, path: s
     "value", [b"Bearer \xff\xfe\x80", b"\xc3\x28 " + KEY.encode(), b"Bearer \xed\xa0\x80"]
 )
 async def test_non_utf8_authorization_is_401(keyed: Server, value: bytes) -> None:
-    status, head, body = await raw(
+    status, _, body = await raw(
         keyed,
         b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: "
         + value
@@ -583,7 +584,7 @@ def test_server_limits_are_validated(table: dict[str, Any], key: str) -> None:
 
 
 def test_unknown_server_key_lists_the_allowed_ones() -> None:
-    with pytest.raises(errors.ConfigurationError, match="allowed: .*max_connections"):
+    with pytest.raises(errors.ConfigurationError, match=r"allowed: .*max_connections"):
         ServerSettings.from_config({"max_conections": 5})
 
 
