@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from g4f_lite import config, errors
 from g4f_lite.policies import RetryPolicy
@@ -120,7 +121,7 @@ async def test_surrogate_pair_escape_is_a_clean_answer(
     server: Server, local: AIEngineEmulator
 ) -> None:
     message = '{"role": "user", "content": "\\ud83d\\ude00"}'
-    text = '{"model": "", "provider": "Local", "messages": [%s]}' % message
+    text = '{"model": "", "provider": "Local", "messages": [' + message + "]}"
     status, body, _ = await post(server, text)
     assert status == 200, body
     assert local.requests[-1].body["newMessage"] == "\N{GRINNING FACE}"
@@ -236,7 +237,7 @@ async def test_unknown_fields_are_ignored_and_never_forwarded(
 
 def v1_routes() -> list[tuple[str, str]]:
     """Every (method, path) the app serves under /v1/: a new route is covered at once."""
-    app = create_app(ServerSettings(port=0, api_key=KEY))
+    app = create_app(ServerSettings(port=0, api_key=SecretStr(KEY)))
     found = []
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
@@ -248,7 +249,8 @@ def v1_routes() -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def keyed(local: AIEngineEmulator) -> AsyncIterator[Server]:
-    async with Server(ServerSettings(port=0, api_key=KEY), router=no_retries()) as running:
+    keyed_settings = ServerSettings(port=0, api_key=SecretStr(KEY))
+    async with Server(keyed_settings, router=no_retries()) as running:
         yield running
 
 
@@ -537,7 +539,7 @@ def test_secret_filter_knows_the_server_and_provider_keys() -> None:
             }
         }
     )
-    secrets = server_secrets(ServerSettings(api_key=KEY).api_key)
+    secrets = server_secrets(ServerSettings(api_key=SecretStr(KEY)).api_key)
     assert KEY in secrets and "proxy-pass-1" in secrets
     records: list[str] = []
 
