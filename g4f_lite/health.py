@@ -247,10 +247,13 @@ class InMemoryHealthStore:
         self._states: dict[str, _State] = {}
 
     def _get(self, provider: str) -> _State:
-        key = _canonical(provider)
-        state = self._states.get(key)
+        # The router's keys are canonical already: one dict lookup on the hot path.
+        state = self._states.get(provider)
         if state is None:
-            state = self._states[key] = _State()
+            key = _canonical(provider)
+            state = self._states.get(key)
+            if state is None:
+                state = self._states[key] = _State()
         return state
 
     def admit(self, provider: str, now: float) -> Admission:

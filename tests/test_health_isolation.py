@@ -146,20 +146,21 @@ async def test_a_configured_base_url_is_the_default_target(site: AIEngineEmulato
     assert len(info.targets) == 1
 
 
-async def test_strategies_order_by_the_health_of_the_target_called(
-    site: AIEngineEmulator,
-) -> None:
-    site_provider("A", site)
-    site_provider("B", site)
+async def test_strategies_order_by_the_health_of_the_target_called() -> None:
+    scripted("A", lambda messages, kwargs: None)
+    scripted("B", lambda messages, kwargs: None)
     clock = FakeClock()
     router = make_router(clock, strategy="least-failures")
-    # A failed at another base_url only: at its own site it is as good as B.
-    router.health.record_failure("a @ http://127.0.0.1:9", clock.now(), "ServerError: x")
+    # A failed twice, but at another base_url: at its own site it has the
+    # fewer failures, so it goes first.
+    for _ in range(2):
+        router.health.record_failure("a @ http://127.0.0.1:9", clock.now(), "ServerError: x")
     router.health.record_failure("b", clock.now(), "ServerError: x")
-    call = router.plan("", USER)
-    assert [p.name for p in call.strategy.order(call.candidates, call._health)] == ["A", "B"]
-    assert router.health_of("A", base_url="http://127.0.0.1:9/").failures == 1
-    assert router.health_of("A").failures == 0
+    assert await router.complete("", USER) == "from A"
+    assert router.health_of("A", base_url="http://127.0.0.1:9/").failures == 2
+    assert router.health_of("A").successes == 1
+    # Called at that base_url, A is the worse candidate.
+    assert await router.complete("", USER, base_url="http://127.0.0.1:9") == "from B"
 
 
 async def test_served_providers_show_health_per_target(site: AIEngineEmulator) -> None:
@@ -383,3 +384,20 @@ async def test_health_text_never_holds_a_secret() -> None:
     assert "my-secret-value-42" not in health.last_error
     assert "sk-unknownkey123456" not in health.last_error
     assert health.benched
+
+
+@pytest.mark.usefixtures("first_party_plugins")
+async def test_assistant_last_requests_to_a_real_site_leave_it_healthy(
+    site: AIEngineEmulator,
+) -> None:
+    # The reproduction, on the AI Engine provider and the default router.
+    g4f_lite.configure({"providers": {"Site": {"kind": "aiengine", "url": site.url}}})
+    for _ in range(3):
+        with pytest.raises(InvalidMessagesError) as caught:
+            await ChatCompletion.create_async("", ASSISTANT_LAST, provider="Site")
+        assert caught.value.param == "messages"
+    [info] = [info for info in g4f_lite.providers() if info.name == "Site"]
+    assert info.health is not None
+    assert (info.health.state, info.health.failures) == ("closed", 0)
+    answer = await ChatCompletion.create_async("", USER, provider="Site")
+    assert answer.startswith("Hello from the AI Engine emulator")
