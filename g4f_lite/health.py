@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from .redact import MASK, scrub
 from .types import BreakerState, HealthState, ProviderHealth
 
 if TYPE_CHECKING:
@@ -65,23 +66,32 @@ def normalize_target(url: str) -> str:
     """``url`` as a health target: no userinfo, scheme and host lowercased, no trailing ``/``.
 
     Userinfo is a secret and never part of a target (two credentials for one
-    site are one target). Cached: the router asks on every call.
+    site are one target); credential-shaped query parameters (``?key=...``)
+    are masked too, since targets are listed. Cached: the router asks on
+    every call.
     """
     url = url.strip()
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port
-    except ValueError:  # not a URL we can take apart: keep it, credential shapes masked
-        from .redact import mask_url
-
-        return mask_url(url).rstrip("/").replace(" ", "%20")
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
-    path = parts.path.rstrip("/")
+    except ValueError:  # not a URL we can take apart: keep it, without userinfo
+        parts, host, port = None, "", None
+    if parts is None or not parts.netloc:
+        # No "//host" (e.g. "user:pass@host:8080"): whatever precedes an "@"
+        # before the first "/" is userinfo all the same.
+        before, at, after = url.partition("@")
+        text = f"{MASK}@{after}" if at and "/" not in before else url
+        normalized = text.rstrip("/")
+    else:
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
+        netloc = f"{host}:{port}" if port is not None else host
+        normalized = urlunsplit(
+            (parts.scheme.lower(), netloc, parts.path.rstrip("/"), parts.query, "")
+        )
     # No spaces, so that TARGET_SEPARATOR never occurs inside a target.
-    return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, "")).replace(" ", "%20")
+    return scrub(normalized).replace(" ", "%20")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -93,6 +93,12 @@ def test_health_keys_normalise_the_target_and_drop_userinfo() -> None:
     # The same site with other credentials is the same target.
     assert key == health_key(provider, {"base_url": "http://other:pw@localhost:8080/wp"})
     assert normalize_target("http://[::1]:9/") == "http://[::1]:9"
+    # Listed targets never show a credential, however the URL is spelled.
+    assert normalize_target("https://h.example/v1?key=AIzaSecretSecret") == (
+        "https://h.example/v1?key=***"
+    )
+    assert normalize_target("user:hunter22@localhost:8080/") == "***@localhost:8080"
+    assert "hunter22" not in normalize_target("http://user:hunter22@[::1")
 
 
 async def test_a_dead_base_url_does_not_bench_the_provider_at_a_good_one(
