@@ -50,9 +50,11 @@ _FLAGS = (
 #: (``--model`` and ``--json`` say more about models).
 _COLUMNS = _FLAGS[:5]
 
-# Live health, from the router's store in this process: "ok", "benched 25s"
-# or "probe" (cooldown over, next call probes it); successes/failures; the
-# moving average of the time to first chunk.
+# Live health, from the router's store in this process: "ok", "benched 25s",
+# "probe" (cooldown over, next call probes it) or "auth failed" (credentials
+# refused: fix the configuration); successes/failures; the moving average of
+# the time to first chunk. Health is per target: a provider called at other
+# base_urls gets one more row for each, its url column naming the target.
 _HEALTH_COLUMNS = ("health", "ok/fail", "ttfc")
 
 _REPL_HELP = "commands: /reset (forget the conversation), /exit (or Ctrl-D), /help"
@@ -63,6 +65,8 @@ def _health_cells(health: ProviderHealth | None) -> list[str]:
         return ["-", "-", "-"]
     if health.benched:
         state = f"benched {health.cooldown_remaining:.0f}s"
+    elif health.state == "auth_failed":
+        state = "auth failed"
     else:
         state = "probe" if health.state == "half_open" else "ok"
     first_chunk = "-" if health.first_chunk is None else f"{health.first_chunk * 1000:.0f}ms"
@@ -75,7 +79,7 @@ def _paint(column: int, text: str) -> tuple[str, ...]:
         return ("green",)
     if text in ("-", ""):
         return ("dim",)
-    if text == "FAIL" or text.startswith("benched"):
+    if text in ("FAIL", "auth failed") or text.startswith("benched"):
         return ("red",)
     return ("cyan",) if column == 0 else ()
 
@@ -177,16 +181,23 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
         out.write("no provider matches\n")
         return 0
     header = ["name", *(label for label, _, _ in _COLUMNS), *_HEALTH_COLUMNS, "plugin", "url"]
-    rows = [
-        [
-            info.name,
-            *("yes" if getattr(info, field) else "-" for _, field, _ in _COLUMNS),
-            *_health_cells(info.health),
-            info.plugin,
-            info.url,
-        ]
-        for info in infos
-    ]
+    rows = []
+    for info in infos:
+        rows.append(
+            [
+                info.name,
+                *("yes" if getattr(info, field) else "-" for _, field, _ in _COLUMNS),
+                *_health_cells(info.health),
+                info.plugin,
+                (info.health.target if info.health else None) or info.url,
+            ]
+        )
+        # The default target's health is the row above; every other target
+        # called in this process gets its own (targets never carry userinfo).
+        rows.extend(
+            [info.name, *("" for _ in _COLUMNS), *_health_cells(target), "", target.target or "-"]
+            for target in info.targets[1:]
+        )
     out.write(render_table(header, rows, color=use_color(out), paint=_paint))
     return 0
 

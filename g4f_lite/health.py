@@ -6,30 +6,122 @@ router skips a benched provider without any network call. Once the cooldown
 is over the breaker is ``half_open``: one call is let through as a probe; its
 success closes the breaker, its failure benches the provider again, longer.
 
+Health belongs to what failed: a *target*, the provider together with the
+site it talks to (the call's ``base_url``, else the provider's ``url``). One
+provider pointed at a dead ``base_url`` is benched there only; the same
+provider at its usual site, or at another ``base_url``, keeps its own breaker.
+:func:`health_key` builds the key: the provider's lowercase name for its
+default target (so code that asks by name keeps working), ``"name @ target"``
+for any other, the target normalised and without URL userinfo.
+
+Only failures of the provider count. The router never reports a failure the
+request caused (``request_fault``); an authentication failure (HTTP 401/403,
+missing credentials) is no outage either: it marks the target
+``auth_failed`` (:meth:`InMemoryHealthStore.record_auth_failure`) without
+moving the breaker, until a success clears it.
+
 The router only talks to the :class:`HealthStore` protocol. Each method is a
-single atomic step keyed by provider name, so a store shared by several
-processes (e.g. Redis, with a Lua script per method) can replace
-:class:`InMemoryHealthStore` without touching the router.
+single atomic step keyed by a health key (an opaque string to the store), so
+a store shared by several processes (e.g. Redis, with a Lua script per
+method) can replace :class:`InMemoryHealthStore` without touching the router.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
-from .types import BreakerState, ProviderHealth
+from .redact import MASK, scrub
+from .types import BreakerState, HealthState, ProviderHealth
+
+if TYPE_CHECKING:
+    from .provider import BaseProvider
 
 __all__ = [
+    "TARGET_SEPARATOR",
     "Admission",
     "CircuitBreaker",
     "HealthStore",
     "InMemoryHealthStore",
     "default_health_store",
+    "health_key",
+    "normalize_target",
+    "split_key",
+    "target_health",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Between the provider's name and its target in a health key.
+TARGET_SEPARATOR = " @ "
+
+
+@functools.lru_cache(maxsize=1024)
+def normalize_target(url: str) -> str:
+    """``url`` as a health target: no userinfo, scheme and host lowercased, no trailing ``/``.
+
+    Userinfo is a secret and never part of a target (two credentials for one
+    site are one target); credential-shaped query parameters (``?key=...``)
+    are masked too, since targets are listed. Cached: the router asks on
+    every call.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # not a URL we can take apart: keep it, without userinfo
+        parts, host, port = None, "", None
+    if parts is None or not parts.netloc:
+        # No "//host" (e.g. "user:pass@host:8080"): whatever precedes an "@"
+        # before the first "/" is userinfo all the same.
+        before, at, after = url.partition("@")
+        text = f"{MASK}@{after}" if at and "/" not in before else url
+        normalized = text.rstrip("/")
+    else:
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
+        netloc = f"{host}:{port}" if port is not None else host
+        normalized = urlunsplit(
+            (parts.scheme.lower(), netloc, parts.path.rstrip("/"), parts.query, "")
+        )
+    # No spaces, so that TARGET_SEPARATOR never occurs inside a target.
+    return scrub(normalized).replace(" ", "%20")
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(name: str, default_url: str, base_url: str) -> str:
+    target = normalize_target(base_url)
+    if target == normalize_target(default_url):
+        return name
+    return f"{name}{TARGET_SEPARATOR}{target}"
+
+
+def health_key(provider: type[BaseProvider], kwargs: Mapping[str, Any] | None = None) -> str:
+    """The health key of a call of ``provider`` with ``kwargs``.
+
+    The target is ``kwargs["base_url"]`` if set, else the provider's ``url``
+    (its *default* target, keyed by the lowercase name alone). Cheap: it is
+    asked on every routed call.
+    """
+    base_url = kwargs.get("base_url") if kwargs else None
+    if not base_url:
+        return provider.name.lower()
+    if not isinstance(base_url, str):
+        base_url = str(base_url)
+    return _key(provider.name.lower(), provider.url, base_url)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(provider, target)`` of a health key; the target is ``""`` for the default one."""
+    name, separator, target = key.rpartition(TARGET_SEPARATOR)
+    return (name, target) if separator else (key, "")
+
 
 # Weight of the newest sample in the latency moving averages: recent enough
 # to follow a provider that slows down, smooth enough to ignore one outlier.
@@ -83,9 +175,13 @@ _ADMITTED = Admission(True)
 class HealthStore(Protocol):
     """Where the router keeps provider health. Every method must be quick.
 
-    ``now`` always comes from the router's clock. After every allowed
-    :meth:`admit` the router calls exactly one of :meth:`record_success`,
-    :meth:`record_failure` or :meth:`release`.
+    ``provider`` is a health key (:func:`health_key`). ``now`` always comes
+    from the router's clock. After every allowed :meth:`admit` the router
+    calls exactly one of :meth:`record_success`, :meth:`record_failure` or
+    :meth:`release`, or ``record_auth_failure(key, now, error)`` when the
+    store has that optional method (refused credentials: mark the target
+    ``auth_failed``, give back any probe, leave the breaker alone; a store
+    without it just gets :meth:`release`).
     """
 
     def admit(self, provider: str, now: float) -> Admission:
@@ -117,6 +213,7 @@ class HealthStore(Protocol):
 
 class _State:
     __slots__ = (
+        "auth_error",
         "benched_until",
         "consecutive",
         "failures",
@@ -140,6 +237,7 @@ class _State:
         self.latency: float | None = None
         self.first_chunk: float | None = None
         self.last_error: str | None = None
+        self.auth_error: str | None = None
 
 
 def _ewma(old: float | None, sample: float) -> float:
@@ -149,7 +247,8 @@ def _ewma(old: float | None, sample: float) -> float:
 class InMemoryHealthStore:
     """A :class:`HealthStore` in this process's memory; thread-safe.
 
-    Providers are keyed by case-insensitive name.
+    Keyed by health key (see :func:`health_key`), case-insensitively for a
+    bare provider name.
     """
 
     def __init__(self, breaker: CircuitBreaker | None = None) -> None:
@@ -158,10 +257,13 @@ class InMemoryHealthStore:
         self._states: dict[str, _State] = {}
 
     def _get(self, provider: str) -> _State:
-        key = provider.lower()
-        state = self._states.get(key)
+        # The router's keys are canonical already: one dict lookup on the hot path.
+        state = self._states.get(provider)
         if state is None:
-            state = self._states[key] = _State()
+            key = _canonical(provider)
+            state = self._states.get(key)
+            if state is None:
+                state = self._states[key] = _State()
         return state
 
     def admit(self, provider: str, now: float) -> Admission:
@@ -191,6 +293,7 @@ class InMemoryHealthStore:
                 logger.info("provider %s recovered; back in rotation", provider)
             s.successes += 1
             s.consecutive = s.trips = 0
+            s.auth_error = None
             s.state, s.probing = "closed", False
             s.latency = _ewma(s.latency, elapsed)
             if first_chunk is not None:
@@ -222,32 +325,107 @@ class InMemoryHealthStore:
     def release(self, provider: str) -> None:
         """Give back an unused half-open probe."""
         with self._lock:
-            self._get(provider).probing = False
+            state = self._states.get(_canonical(provider))
+            if state is not None:
+                state.probing = False
+
+    def record_auth_failure(self, provider: str, now: float, error: str) -> None:
+        """Mark ``auth_failed`` with ``error``; the breaker does not move (not an outage)."""
+        with self._lock:
+            s = self._get(provider)
+            s.probing = False
+            s.auth_error = s.last_error = error
+        logger.warning("provider %s refused the credentials: %s", provider, error)
 
     def snapshot(self, provider: str, now: float) -> ProviderHealth:
         """The provider's health; never-seen providers are healthy with no history."""
+        key = _canonical(provider)
         with self._lock:
-            s = self._states.get(provider.lower()) or _State()
-            remaining = max(0.0, s.benched_until - now) if s.state == "open" else 0.0
-            return ProviderHealth(
-                state="half_open" if s.state == "open" and remaining == 0 else s.state,
-                successes=s.successes,
-                failures=s.failures,
-                consecutive_failures=s.consecutive,
-                trips=s.trips,
-                cooldown_remaining=remaining,
-                latency=s.latency,
-                first_chunk=s.first_chunk,
-                last_error=s.last_error,
-            )
+            s = self._states.get(key) or _State()
+            return _health(s, split_key(key)[1], now)
+
+    def snapshots(self, provider: str, now: float) -> dict[str, ProviderHealth]:
+        """The health of every target of ``provider`` seen so far, by target.
+
+        The default target is ``""``; others are normalised URLs without userinfo.
+        """
+        name = provider.lower()
+        with self._lock:
+            found = {
+                target: _health(s, target, now)
+                for target, s in (
+                    (split_key(key)[1], s)
+                    for key, s in self._states.items()
+                    if split_key(key)[0] == name
+                )
+            }
+        return dict(sorted(found.items()))
 
     def reset(self, provider: str | None = None) -> None:
-        """Forget one provider's health, or everyone's."""
+        """Forget one provider's health (every target of it), one key's, or everyone's."""
         with self._lock:
             if provider is None:
                 self._states.clear()
-            else:
-                self._states.pop(provider.lower(), None)
+                return
+            key = _canonical(provider)
+            if split_key(key)[1]:
+                self._states.pop(key, None)
+                return
+            for other in [k for k in self._states if split_key(k)[0] == key]:
+                del self._states[other]
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical(key: str) -> str:
+    """Names are case-insensitive; a target (already normalised) is kept as it is."""
+    name, target = split_key(key)
+    return f"{name.lower()}{TARGET_SEPARATOR}{target}" if target else key.lower()
+
+
+def _health(s: _State, target: str, now: float) -> ProviderHealth:
+    remaining = max(0.0, s.benched_until - now) if s.state == "open" else 0.0
+    state: HealthState = "half_open" if s.state == "open" and remaining == 0 else s.state
+    if s.auth_error is not None and remaining == 0:
+        state = "auth_failed"
+    return ProviderHealth(
+        state=state,
+        successes=s.successes,
+        failures=s.failures,
+        consecutive_failures=s.consecutive,
+        trips=s.trips,
+        cooldown_remaining=remaining,
+        latency=s.latency,
+        first_chunk=s.first_chunk,
+        last_error=s.last_error,
+        auth_failed=s.auth_error is not None,
+        target=target or None,
+    )
+
+
+def target_health(
+    provider: type[BaseProvider], store: InMemoryHealthStore, now: float
+) -> tuple[ProviderHealth, list[ProviderHealth]]:
+    """``provider``'s health at its default target, and at every target seen (default first).
+
+    The default target is where a call without ``base_url`` goes: the
+    configured ``base_url`` (``[providers.NAME]``), else the provider's ``url``.
+    Each entry names its target, without userinfo.
+    """
+    from . import config  # config imports the registry, which imports this module
+
+    options = config.provider_options(provider.name) if config.has_tables() else None
+    default_key = health_key(provider, options)
+    name, configured = split_key(default_key)
+    own_url = normalize_target(provider.url) if provider.url else None
+    default = store.snapshot(default_key, now).model_copy(update={"target": configured or own_url})
+    targets = [default]
+    for target, health in store.snapshots(name, now).items():
+        if target == configured:
+            continue
+        if not target:  # its own url, while the configuration points elsewhere
+            health = health.model_copy(update={"target": own_url})
+        targets.append(health)
+    return default, targets
 
 
 _default_store = InMemoryHealthStore()

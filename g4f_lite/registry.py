@@ -31,10 +31,10 @@ from .errors import (
     PluginWarning,
     ProviderNotFoundError,
 )
-from .health import default_health_store
+from .health import default_health_store, target_health
 from .kinds import ProviderKind
 from .provider import BaseProvider
-from .types import ProviderInfo
+from .types import ProviderHealth, ProviderInfo
 
 __all__ = [
     "ENV_PLUGINS",
@@ -408,6 +408,12 @@ def get_provider(name: str) -> type[BaseProvider]:
     return registry.get(name)
 
 
+def _with_health(
+    info: ProviderInfo, health: ProviderHealth, targets: list[ProviderHealth]
+) -> ProviderInfo:
+    return info.model_copy(update={"health": health, "targets": targets})
+
+
 def providers(
     *,
     working: bool | None = None,
@@ -424,12 +430,13 @@ def providers(
 
     ``providers(working=True, supports_stream=True, model="gpt-3.5-turbo")``;
     an unknown filter name is a ``TypeError``, never silently ignored. Each
-    :class:`ProviderInfo` carries the provider's live ``health`` from the
+    :class:`ProviderInfo` carries the provider's live ``health`` (at its
+    default target) and ``targets`` (every target called so far) from the
     process-wide health store that the default router uses.
     """
     store, now = default_health_store(), time.monotonic()
     return [
-        entry.info().model_copy(update={"health": store.snapshot(entry.provider.name, now)})
+        _with_health(entry.info(), *target_health(entry.provider, store, now))
         for entry in registry.find(
             working=working,
             needs_auth=needs_auth,

@@ -16,9 +16,17 @@ One call runs like this:
 3. For each candidate, skip it without a request if its circuit breaker has
    benched it; otherwise try it, retrying retryable failures with tenacity
    (exponential backoff with jitter, or the latest error's ``Retry-After``).
+   Health is kept per target (the provider and the site it is called at,
+   see :func:`~g4f_lite.health.health_key`).
 4. Fail over to the next candidate, until one answers or the budgets (attempts
    per provider, providers per call, total deadline) run out. If every
    candidate was benched, wait for the earliest cooldown when that fits.
+
+An error the request caused (``request_fault``: a malformed conversation,
+HTTP 400/404/413/422, an input the site refuses) goes straight back to the
+caller as it is: no retry, no failover, no mark against the provider. Refused
+credentials (HTTP 401/403, none configured) are not retried and fail over,
+but never bench: they mark the target ``auth_failed`` instead.
 
 A stream fails over only until its first chunk reaches the caller; after that
 a failure raises :class:`~g4f_lite.errors.PartialResponseError`, so the caller
@@ -49,10 +57,11 @@ from . import config, errors
 from ._watchdog import Guard
 from .clock import Clock, MonotonicClock
 from .events import EventKind, Listener, RouterEvent
-from .health import Admission, HealthStore, default_health_store
+from .health import Admission, HealthStore, default_health_store, health_key
 from .http import connect_limit
 from .policies import RetryPolicy, Timeouts, check_positive
 from .provider import BaseProvider, close_stream, run_provider
+from .redact import scrub
 from .registry import registry
 from .selection import ProvidersArg, ProviderSpec, exclusions, resolve
 from .strategies import Strategy, StrategyArg, get_strategy
@@ -78,6 +87,18 @@ logger = logging.getLogger(__name__)
 # Seconds added to the deadline when it is passed on to the provider as its
 # own total timeout (see RoutedCall._attempt).
 _PROVIDER_TIMEOUT_SLACK = 1.0
+
+
+# Refused credentials: a configuration problem, never an outage of the site.
+_AUTH_ERRORS = (
+    errors.AuthenticationError,
+    errors.PermissionDeniedError,
+    errors.MissingCredentialsError,
+)
+
+
+def _request_fault(exc: BaseException) -> bool:
+    return isinstance(exc, errors.G4FLiteError) and exc.request_fault
 
 
 # -- tenacity pieces --------------------------------------------------------
@@ -323,10 +344,22 @@ class Router:
         """Return the whole answer; takes the arguments of :meth:`plan`."""
         return await self.plan(model, messages, stream=False, **options).text()
 
-    def health_of(self, provider: str | type[BaseProvider]) -> ProviderHealth:
-        """The live health of one provider in this router's store."""
-        name = provider if isinstance(provider, str) else provider.name
-        return self.health.snapshot(name, self.clock.now())
+    def health_of(
+        self, provider: str | type[BaseProvider], base_url: str | None = None
+    ) -> ProviderHealth:
+        """The live health of one provider in this router's store.
+
+        At the target a call with ``base_url`` would use: by default the
+        configured ``base_url``, else the provider's own ``url``.
+        """
+        cls: type[BaseProvider] | None = provider if isinstance(provider, type) else None
+        if cls is None:
+            try:
+                cls = registry.get(str(provider))
+            except errors.ProviderNotFoundError:
+                return self.health.snapshot(str(provider).lower(), self.clock.now())
+        key = health_key(cls, self.kwargs_for(cls, {"base_url": base_url}))
+        return self.health.snapshot(key, self.clock.now())
 
     def observed(self) -> bool:
         """Whether anything listens to events (so the hot path can skip building them)."""
@@ -352,6 +385,8 @@ class _Opened:
     """A provider that answered: its first chunk (or whole text) and the rest of the stream."""
 
     provider: type[BaseProvider]
+    key: str
+    kwargs: dict[str, Any]
     first: str | None
     chunks: AsyncIterator[str] | None
     started: float
@@ -402,7 +437,13 @@ class RoutedCall:
     # -- the call loop -------------------------------------------------------
 
     def _health(self, name: str) -> ProviderHealth:
-        return self.router.health.snapshot(name, self.router.clock.now())
+        """The health of candidate ``name`` at the target this call would use."""
+        router = self.router
+        for provider in self.candidates:
+            if provider.name == name:
+                key = health_key(provider, router.kwargs_for(provider, self.kwargs))
+                return router.health.snapshot(key, router.clock.now())
+        return router.health.snapshot(name.lower(), router.clock.now())
 
     async def _open(self, streaming: bool) -> _Opened:
         """Find a provider that answers: its first chunk when streaming, else its whole answer."""
@@ -435,7 +476,7 @@ class RoutedCall:
             return
         # The rest of the stream, here rather than in a helper generator: one
         # generator less per chunk, and closing this one closes the provider's.
-        chunks, name = opened.chunks, opened.provider.name
+        chunks, name, key = opened.chunks, opened.provider.name, opened.key
         delivered = [opened.first or ""]
         failed = False
         guard = opened.guard
@@ -460,7 +501,7 @@ class RoutedCall:
         except Exception as exc:
             # Text has reached the caller: never restart elsewhere (it would repeat).
             failed = True
-            self._record_failure(name, exc)
+            self._record_failure(opened.provider, key, opened.kwargs, exc)
             logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
             raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
         finally:
@@ -469,7 +510,7 @@ class RoutedCall:
             if not failed:
                 # Ended, or the caller stopped reading: either way the provider worked.
                 self._record_success(
-                    name, opened.number, clock.now() - opened.started, opened.first_chunk
+                    name, key, opened.number, clock.now() - opened.started, opened.first_chunk
                 )
 
     async def _pass(
@@ -499,6 +540,10 @@ class RoutedCall:
                 logger.debug("skipping benched provider %s", provider.name)
                 router.emit(RouterEvent("skip", provider.name, error=exc, wait=exc.retry_after))
             except Exception as exc:
+                if _request_fault(exc):
+                    # The request is wrong: every other provider would refuse it
+                    # too, and the caller needs this error, not a failover summary.
+                    raise
                 tried += 1
                 if len(attempts) == before:  # failed outside any request: still report it
                     attempts.append(errors.Attempt(provider.name, 0, exc, 0.0))
@@ -582,7 +627,9 @@ class RoutedCall:
     ) -> _Opened:
         """Try one provider, with retries; raise its last error if it never answers."""
         router, policy = self.router, self.router.retry
-        admission = router.health.admit(provider.name, router.clock.now())
+        kwargs = router.kwargs_for(provider, self.kwargs)
+        key = health_key(provider, kwargs)
+        admission = router.health.admit(key, router.clock.now())
         if not admission.allowed:
             # Benched: skipped before any request, and before any retry machinery.
             raise errors.ProviderBenchedError(
@@ -590,16 +637,15 @@ class RoutedCall:
             )
         # The first attempt uses this admission; _attempt asks again for later ones.
         pending = [admission]
-        kwargs = router.kwargs_for(provider, self.kwargs)
         own: list[errors.Attempt] = []
         at_deadline: _StopBeforeDeadline | None = None
         try:
             try:
-                return await self._attempt(provider, kwargs, streaming, deadline, own, pending)
+                return await self._attempt(provider, key, kwargs, streaming, deadline, own, pending)
             except errors.ProviderBenchedError:
                 raise
             except Exception as exc:
-                if policy.max_attempts <= 1 or not self._retryable(provider, exc):
+                if policy.max_attempts <= 1 or not self._retryable(key, exc):
                     raise
                 first_failure = exc
             # Only a failed first attempt pays for tenacity's machinery (tens of
@@ -612,7 +658,7 @@ class RoutedCall:
             async def attempt() -> _Opened:
                 if replay:
                     raise replay.pop()
-                return await self._attempt(provider, kwargs, streaming, deadline, own, pending)
+                return await self._attempt(provider, key, kwargs, streaming, deadline, own, pending)
 
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(policy.max_attempts) | at_deadline,
@@ -622,7 +668,7 @@ class RoutedCall:
                     ),
                     policy.max_retry_after,
                 ),
-                retry=retry_if_exception(partial(self._retryable, provider)),
+                retry=retry_if_exception(partial(self._retryable, key)),
                 sleep=router.clock.sleep,
                 before_sleep=partial(self._before_sleep, provider),
                 reraise=True,
@@ -636,7 +682,7 @@ class RoutedCall:
             # this handler, so that the error's own context is left untouched.
         finally:
             if pending:  # admitted but never attempted: give a half-open probe back
-                router.health.release(provider.name)
+                router.health.release(key)
             attempts.extend(own)
             if at_deadline is not None and at_deadline.hit:
                 notes.append(
@@ -645,17 +691,17 @@ class RoutedCall:
                 )
         raise own[-1].error
 
-    def _retryable(self, provider: type[BaseProvider], exc: BaseException) -> bool:
-        """Whether to try ``provider`` again after ``exc``."""
+    def _retryable(self, key: str, exc: BaseException) -> bool:
+        """Whether to try the target of health key ``key`` again after ``exc``."""
         router = self.router
-        if not (isinstance(exc, errors.G4FLiteError) and exc.retryable):
+        if not (isinstance(exc, errors.G4FLiteError) and exc.retryable) or exc.request_fault:
             return False
         retry_after = _retry_after(exc)
         # A long Retry-After is better spent on the next provider.
         if retry_after is not None and retry_after > router.retry.max_retry_after:
             return False
         # Failures during this call may just have benched it: move on.
-        return not router.health.snapshot(provider.name, router.clock.now()).benched
+        return not router.health.snapshot(key, router.clock.now()).benched
 
     def _before_sleep(self, provider: type[BaseProvider], state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -679,6 +725,7 @@ class RoutedCall:
     async def _attempt(
         self,
         provider: type[BaseProvider],
+        key: str,
         kwargs: dict[str, Any],
         streaming: bool,
         deadline: float | None,
@@ -687,7 +734,7 @@ class RoutedCall:
     ) -> _Opened:
         """One request: up to the first chunk when streaming, else the whole answer."""
         router, clock, name = self.router, self.router.clock, provider.name
-        admission = pending.pop() if pending else router.health.admit(name, clock.now())
+        admission = pending.pop() if pending else router.health.admit(key, clock.now())
         if not admission.allowed:
             raise errors.ProviderBenchedError(name, admission.retry_after, admission.reason)
         number = len(own) + 1
@@ -717,7 +764,9 @@ class RoutedCall:
                 parts.append(await self._first(chunks, guard, name))
             first_chunk = clock.now() - started
             if streaming:  # the guard goes on watching the rest, in _run
-                return _Opened(provider, parts[0], chunks, started, first_chunk, number, guard)
+                return _Opened(
+                    provider, key, kwargs, parts[0], chunks, started, first_chunk, number, guard
+                )
             await self._collect(chunks, guard, name, parts)
         except StopAsyncIteration:
             pass  # an empty answer
@@ -728,14 +777,16 @@ class RoutedCall:
                 if isinstance(exc, errors.ProviderError) and parts:
                     exc.partial = "".join(parts)  # nothing received is lost
                 own.append(errors.Attempt(name, number, exc, clock.now() - started))
-                self._record_failure(name, exc)
+                self._record_failure(provider, key, kwargs, exc)
             else:  # cancelled: no verdict on the provider
-                router.health.release(name)
+                router.health.release(key)
             raise
         guard.close()
         elapsed = clock.now() - started
-        self._record_success(name, number, elapsed, first_chunk)
-        return _Opened(provider, "".join(parts), None, started, first_chunk, number, guard)
+        self._record_success(name, key, number, elapsed, first_chunk)
+        return _Opened(
+            provider, key, kwargs, "".join(parts), None, started, first_chunk, number, guard
+        )
 
     async def _first(self, chunks: AsyncIterator[str], guard: Guard, name: str) -> str:
         """The first chunk, within the first-chunk limit and the deadline."""
@@ -784,28 +835,41 @@ class RoutedCall:
         return errors.TotalTimeoutError(name, f"the call's {t.total:g} s deadline ran out")
 
     def _record_success(
-        self, name: str, number: int, elapsed: float, first_chunk: float | None
+        self, name: str, key: str, number: int, elapsed: float, first_chunk: float | None
     ) -> None:
         router = self.router
         router.health.record_success(
-            name, router.clock.now(), elapsed=elapsed, first_chunk=first_chunk
+            key, router.clock.now(), elapsed=elapsed, first_chunk=first_chunk
         )
         logger.debug("provider %s answered in %.3f s", name, elapsed)
         if router.observed():
             router.emit(RouterEvent("success", name, attempt=number, elapsed=elapsed))
 
-    def _record_failure(self, name: str, exc: Exception) -> None:
-        router = self.router
-        if isinstance(exc, errors.BadRequestError):
-            # The request was at fault, not the provider: no mark against it.
-            router.health.release(name)
+    def _record_failure(
+        self, provider: type[BaseProvider], key: str, kwargs: Mapping[str, Any], exc: Exception
+    ) -> None:
+        router, store = self.router, self.router.health
+        if _request_fault(exc):
+            # The request was at fault, not the provider: no mark against it,
+            # and a half-open probe it held is given back for the next call.
+            store.release(key)
             return
         detail = getattr(exc, "detail", None) or str(exc)
-        cooldown = router.health.record_failure(
-            name, router.clock.now(), f"{type(exc).__name__}: {detail}"
-        )
+        # Errors from run_provider are scrubbed already; the router's own and a
+        # custom store's text are not guaranteed to be, and health is public.
+        text = scrub(f"{type(exc).__name__}: {detail}", provider.secret_values(kwargs))
+        if isinstance(exc, _AUTH_ERRORS):
+            # Wrong credentials are no outage: benching would only hide the
+            # configuration problem behind "benched" for the next half hour.
+            mark = getattr(store, "record_auth_failure", None)
+            if mark is not None:
+                mark(key, router.clock.now(), text)
+            else:
+                store.release(key)
+            return
+        cooldown = store.record_failure(key, router.clock.now(), text)
         if cooldown is not None:
-            router.emit(RouterEvent("cooldown", name, wait=cooldown, error=exc))
+            router.emit(RouterEvent("cooldown", provider.name, wait=cooldown, error=exc))
 
 
 _default: Router | None = None

@@ -11,6 +11,7 @@ from .errors import InvalidMessagesError
 
 __all__ = [
     "BreakerState",
+    "HealthState",
     "Message",
     "Messages",
     "ProviderHealth",
@@ -24,6 +25,10 @@ _ROLES = frozenset(get_args(Role))
 #: A circuit breaker's state: ``closed`` (in use), ``open`` (benched, skipped
 #: without a request), ``half_open`` (cooldown over, one probe in flight or due).
 BreakerState: TypeAlias = Literal["closed", "open", "half_open"]
+#: What :class:`ProviderHealth` reports: a breaker state, or ``auth_failed``
+#: (the target refused the credentials; it is not benched for that, but every
+#: call will fail the same way until the configuration is fixed).
+HealthState: TypeAlias = Literal["closed", "open", "half_open", "auth_failed"]
 
 #: What providers receive: plain ``{"role": ..., "content": ...}`` dicts, as in
 #: the seed, already validated.
@@ -83,15 +88,17 @@ def validate_messages(messages: object) -> Messages:
 
 
 class ProviderHealth(BaseModel):
-    """A provider's live health, as the router's health store sees it.
+    """A provider's live health at one target, as the router's health store sees it.
 
     Times are in seconds; ``latency`` and ``first_chunk`` are moving averages
-    of recent successful calls (``None`` until there is one).
+    of recent successful calls (``None`` until there is one). ``state`` is
+    ``open`` while benched, else ``auth_failed`` after refused credentials,
+    else the breaker's ``closed`` or ``half_open``.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    state: BreakerState = "closed"
+    state: HealthState = "closed"
     successes: int = 0
     failures: int = 0
     consecutive_failures: int = 0
@@ -101,8 +108,14 @@ class ProviderHealth(BaseModel):
     cooldown_remaining: float = 0.0
     latency: float | None = None
     first_chunk: float | None = None
-    #: ``"ErrorType: message"`` of the latest failure, if any.
+    #: ``"ErrorType: message"`` of the latest failure, if any (secrets masked).
     last_error: str | None = None
+    #: The target refused the credentials (HTTP 401/403, or none configured)
+    #: and has not succeeded since: a configuration problem, not an outage.
+    auth_failed: bool = False
+    #: The site this health is for (``base_url`` or the provider's ``url``),
+    #: without userinfo; ``None`` when not known.
+    target: str | None = None
 
     @property
     def benched(self) -> bool:
@@ -132,5 +145,12 @@ class ProviderInfo(BaseModel):
     default_model: str | None = None
     plugin: str = Field(description="The distribution (or 'runtime') that registered it.")
     health: ProviderHealth | None = Field(
-        default=None, description="Live health from the router's store (None: not looked up)."
+        default=None,
+        description="Live health of the default target from the router's store "
+        "(None: not looked up).",
+    )
+    targets: list[ProviderHealth] = Field(
+        default_factory=list,
+        description="Live health of every target called so far (the default target first), "
+        "each naming its target without userinfo.",
     )
