@@ -66,11 +66,14 @@ class ApiError:
 
 def _retry_headers(seconds: float | None) -> dict[str, str]:
     # Retry-After takes whole seconds; round up so a client never comes back
-    # early. NaN says nothing (omitted); inf or 1e400 is clamped, since
+    # early. NaN says nothing (omitted); +-inf or 1e400 is clamped, since
     # math.ceil(inf) raises OverflowError.
     if seconds is None or math.isnan(seconds):
         return {}
-    wait = MAX_RETRY_AFTER if seconds >= MAX_RETRY_AFTER else max(1, math.ceil(seconds))
+    if seconds >= MAX_RETRY_AFTER:
+        wait = MAX_RETRY_AFTER
+    else:
+        wait = 1 if seconds <= 1 else math.ceil(seconds)
     return {"Retry-After": str(wait)}
 
 
