@@ -175,8 +175,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # The message names the position only: the bytes around it may be a key.
+        raise ConfigurationError(f"{path}: invalid TOML: not UTF-8 (at byte {exc.start})") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigurationError(f"{path}: invalid TOML: values nested too deeply") from None
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _table(name: str) -> str:
+    """``[providers.NAME]`` for an error line; an odd name (control characters, long) quoted."""
+    if name.isprintable() and 0 < len(name) <= 64:
+        return f"[providers.{name}]"
+    return f"[providers.{quote_key(name)}]"
 
 
 def _describe(exc: ValidationError, allowed: list[str]) -> str:
@@ -200,7 +213,7 @@ def _describe(exc: ValidationError, allowed: list[str]) -> str:
 
 
 def _validate_table(source: str, name: str, raw: object) -> ProviderTable:
-    where = f"{source}: [providers.{name}]"
+    where = f"{source}: {_table(name)}"
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"{where} must be a table, got {type(raw).__name__}")
     data = dict(raw)
@@ -268,7 +281,7 @@ def load_config(source: ConfigSource | None = None) -> Config:
         other = seen.setdefault(name.lower(), name)
         if other != name:
             raise ConfigurationError(
-                f"{origin}: [providers.{name}] and [providers.{other}] name the same provider "
+                f"{origin}: {_table(name)} and {_table(other)} name the same provider "
                 "(names are case-insensitive)"
             )
         providers[name] = _validate_table(origin, name, raw)
@@ -280,7 +293,7 @@ def _build(config: Config) -> dict[str, type[BaseProvider]]:
     """Create the classes of the providers ``config`` declares, checking every name."""
     built: dict[str, type[BaseProvider]] = {}
     for name, table in config.providers.items():
-        where = f"{config.source}: [providers.{name}]"
+        where = f"{config.source}: {_table(name)}"
         existing: type[BaseProvider] | None
         try:
             existing = registry.get(name)

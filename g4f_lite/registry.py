@@ -44,6 +44,7 @@ from .errors import (
 from .health import default_health_store
 from .kinds import ProviderKind
 from .provider import BaseProvider
+from .redact import mask_url
 from .types import ProviderInfo
 
 __all__ = [
@@ -73,8 +74,12 @@ class Entry:
     plugin: str
 
     def info(self) -> ProviderInfo:
-        """The provider's :class:`ProviderInfo`."""
-        return self.provider.get_info(self.plugin)
+        """The provider's :class:`ProviderInfo`, with credentials in its ``url`` masked."""
+        info = self.provider.get_info(self.plugin)
+        # A declared provider's url is its configured base_url, which may carry
+        # "user:password@": every listing (CLI table, --json, /v1/providers) shows this.
+        masked = mask_url(info.url)
+        return info if masked == info.url else info.model_copy(update={"url": masked})
 
 
 @dataclass(frozen=True)
@@ -476,7 +481,8 @@ def providers(
     ``providers(working=True, supports_stream=True, model="gpt-3.5-turbo")``;
     an unknown filter name is a ``TypeError``, never silently ignored. Each
     :class:`ProviderInfo` carries the provider's live ``health`` from the
-    process-wide health store that the default router uses.
+    process-wide health store that the default router uses; credentials in a
+    provider's ``url`` (``http://user:pass@host``) are masked.
     """
     store, now = default_health_store(), time.monotonic()
     return [
