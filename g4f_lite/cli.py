@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import sys
 import time
 import traceback
@@ -87,6 +88,29 @@ def _paint(column: int, text: str) -> tuple[str, ...]:
 # -- the parser -----------------------------------------------------------------
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a finite positive number of seconds (``inf``/``nan`` refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    # float() takes "inf", "nan" and "1e400"; none is a time limit anyone meant.
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds, more than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be from 0 (any free port) to 65535")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="g4f-lite", description="Talk to chat-completion providers through one API."
@@ -136,7 +160,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--interactive", "-i", action="store_true", help="start a session even if stdin is piped"
     )
     chat.add_argument("--base-url", help="point the (one) provider at another site")
-    chat.add_argument("--timeout", type=float, help="seconds for each whole answer")
+    chat.add_argument("--timeout", type=_seconds, help="seconds for each whole answer")
 
     check = commands.add_parser(
         "check", help="probe providers with a short prompt and print a health table"
@@ -145,18 +169,18 @@ def _build_parser() -> argparse.ArgumentParser:
         "providers", nargs="*", metavar="PROVIDER", help="default: every working one"
     )
     check.add_argument("--prompt", default="Say OK.", help="what to send (default: %(default)r)")
-    check.add_argument("--timeout", type=float, default=30.0, help="seconds per provider")
+    check.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per provider")
     check.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     serve = commands.add_parser("serve", help="run the OpenAI-compatible HTTP server")
     serve.add_argument("--host", help="address to bind (default: 127.0.0.1, [server] host)")
-    serve.add_argument("--port", type=int, help="port (default: 8080, [server] port; 0: any)")
+    serve.add_argument("--port", type=_port, help="port (default: 8080, [server] port; 0: any)")
     serve.add_argument(
         "--api-key",
         help="require 'Authorization: Bearer KEY' (prefer $G4F_LITE_API_KEY: "
         "arguments show in the process list)",
     )
-    serve.add_argument("--timeout", type=float, help="seconds for each whole answer")
+    serve.add_argument("--timeout", type=_seconds, help="seconds for each whole answer")
     serve.add_argument("--max-body-bytes", type=int, help="request body limit (default: 1 MiB)")
 
     demo = commands.add_parser(

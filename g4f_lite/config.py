@@ -17,8 +17,9 @@ One TOML file::
     base_url = "http://127.0.0.1:11434/v1"
     models = ["llama3.1"]
 
-    [router]                        # kept as written for the router
-    retries = 2
+    [router]                        # the default router's settings
+    strategy = "least-failures"
+    retry = { max_attempts = 2 }
 
 The file is found in this order: the path given, else ``$G4F_LITE_CONFIG``,
 else ``./g4f-lite.toml`` when it exists. :func:`configure` loads it (or a
@@ -26,7 +27,14 @@ mapping of the same shape), registers the declared providers, and makes its
 per-provider options available through :func:`provider_options` and
 :func:`provider_settings`. A table with an unknown kind, an unknown or
 missing field, or a bad value is a :class:`~g4f_lite.errors.ConfigurationError`
-naming the file, the table and the field.
+naming the file, the table and the field, and never the value (a misplaced
+value may be a secret). The ``[router]`` table is validated here too
+(:mod:`g4f_lite.router_settings`), strictly: this layer never imports the
+router, which builds itself from the validated settings.
+
+Secrets stay wrapped: ``api_key`` is a :class:`~pydantic.SecretStr`, and the
+user and password in a ``base_url`` or ``proxy`` are masked in every ``repr``
+and JSON dump (see :class:`~g4f_lite.kinds.MaskedURL`).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from .errors import ConfigurationError, DuplicateProviderError, ProviderNotFound
 from .kinds import PROVIDER_NAME_PATTERN, ProviderKind, ProviderSettings
 from .provider import BaseProvider
 from .registry import registry
+from .router_settings import RouterSettings, plain_message, quote_key, validate_router_table
 
 __all__ = [
     "CONFIG_ENV",
@@ -54,6 +63,7 @@ __all__ = [
     "Config",
     "ConfigSource",
     "ProviderTable",
+    "RouterSettings",
     "configure",
     "current_config",
     "declare_provider",
@@ -65,6 +75,7 @@ __all__ = [
     "provider_settings",
     "reset",
     "router_settings",
+    "validate_router_table",
 ]
 
 #: Environment variable naming the configuration file.
@@ -97,14 +108,21 @@ class ProviderTable:
 
 @dataclass(frozen=True)
 class Config:
-    """A validated configuration. Secrets inside stay :class:`~pydantic.SecretStr`."""
+    """A validated configuration.
+
+    Its ``repr`` shows the validated settings, whose secrets are wrapped or
+    masked; the tables as written (which may hold a key or a proxy password)
+    are left out of it.
+    """
 
     source: str
     providers: Mapping[str, ProviderTable] = field(default_factory=dict)
-    #: The ``[router]`` table as written, for the router to interpret.
-    router: Mapping[str, Any] = field(default_factory=dict)
-    #: The ``[server]`` table as written, for ``g4f-lite serve``.
-    server: Mapping[str, Any] = field(default_factory=dict)
+    #: The ``[router]`` table as written (see :attr:`router_settings` for it validated).
+    router: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: The ``[server]`` table as written, for ``g4f-lite serve`` to validate.
+    server: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: The ``[router]`` table, validated.
+    router_settings: RouterSettings = field(default_factory=RouterSettings)
 
     def table(self, provider: str) -> ProviderTable | None:
         """The table for ``provider`` (case-insensitive), if the configuration has one."""
@@ -157,8 +175,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # The message names the position only: the bytes around it may be a key.
+        raise ConfigurationError(f"{path}: invalid TOML: not UTF-8 (at byte {exc.start})") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigurationError(f"{path}: invalid TOML: values nested too deeply") from None
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _table(name: str) -> str:
+    """``[providers.NAME]`` for an error line; an odd name (control characters, long) quoted."""
+    if name.isprintable() and 0 < len(name) <= 64:
+        return f"[providers.{name}]"
+    return f"[providers.{quote_key(name)}]"
 
 
 def _describe(exc: ValidationError, allowed: list[str]) -> str:
@@ -167,25 +198,28 @@ def _describe(exc: ValidationError, allowed: list[str]) -> str:
     Values are left out on purpose: a mistyped field may hold an API key.
     """
     problems = []
-    for error in exc.errors():
+    for error in exc.errors(include_url=False, include_input=False):
         where = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = plain_message(error)
         if error["type"] == "missing":
-            problems.append(f"missing required field {where!r}")
+            problems.append(f"missing required field {quote_key(where)}")
         elif error["type"] == "extra_forbidden":
-            problems.append(f"unknown field {where!r} (allowed: {', '.join(allowed)})")
+            problems.append(f"unknown field {quote_key(where)} (allowed: {', '.join(allowed)})")
         elif not where:  # a rule about several fields
             problems.append(message)
         else:
-            problems.append(f"field {where!r}: {message}")
+            problems.append(f"field {quote_key(where)}: {message}")
     return "; ".join(problems)
 
 
 def _validate_table(source: str, name: str, raw: object) -> ProviderTable:
-    where = f"{source}: [providers.{name}]"
+    where = f"{source}: {_table(name)}"
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"{where} must be a table, got {type(raw).__name__}")
     data = dict(raw)
+    bad_keys = [key for key in data if not isinstance(key, str)]
+    if bad_keys:
+        raise ConfigurationError(f"{where} keys must be strings")
     kind_name = data.pop("kind", None)
     model: type[ProviderSettings] = ProviderSettings
     if kind_name is not None:
@@ -227,10 +261,10 @@ def load_config(source: ConfigSource | None = None) -> Config:
         raise ConfigurationError(
             f"configure() takes a path or a mapping, got {type(source).__name__}"
         )
-    unknown = sorted(set(data) - set(_TABLES))
+    unknown = sorted(str(name) for name in set(data) - set(_TABLES))
     if unknown:
         raise ConfigurationError(
-            f"{origin}: unknown top-level table(s) {', '.join(repr(u) for u in unknown)} "
+            f"{origin}: unknown top-level table(s) {', '.join(quote_key(u) for u in unknown)} "
             f"(known: {', '.join(_TABLES)})"
         )
     tables: dict[str, Any] = {}
@@ -242,27 +276,24 @@ def load_config(source: ConfigSource | None = None) -> Config:
     providers: dict[str, ProviderTable] = {}
     seen: dict[str, str] = {}
     for name, raw in tables["providers"].items():
+        if not isinstance(name, str):
+            raise ConfigurationError(f"{origin}: [providers] table names must be strings")
         other = seen.setdefault(name.lower(), name)
         if other != name:
             raise ConfigurationError(
-                f"{origin}: [providers.{name}] and [providers.{other}] name the same provider "
+                f"{origin}: {_table(name)} and {_table(other)} name the same provider "
                 "(names are case-insensitive)"
             )
         providers[name] = _validate_table(origin, name, raw)
-    if tables["router"]:
-        # Imported here: the router imports this module. Building one checks
-        # the [router] table now rather than on the first call.
-        from .router import Router
-
-        Router.from_settings(tables["router"], source=origin)
-    return Config(origin, providers, tables["router"], tables["server"])
+    router = validate_router_table(tables["router"], source=origin)
+    return Config(origin, providers, tables["router"], tables["server"], router)
 
 
 def _build(config: Config) -> dict[str, type[BaseProvider]]:
     """Create the classes of the providers ``config`` declares, checking every name."""
     built: dict[str, type[BaseProvider]] = {}
     for name, table in config.providers.items():
-        where = f"{config.source}: [providers.{name}]"
+        where = f"{config.source}: {_table(name)}"
         existing: type[BaseProvider] | None
         try:
             existing = registry.get(name)

@@ -56,8 +56,10 @@ def register_providers(register: Callable[[type[BaseProvider]], None]) -> None:
     Called once, the first time providers are needed (never at import).
     ``cls`` must be a concrete subclass of :class:`g4f_lite.BaseProvider`;
     anything else is reported with a warning naming the plugin and skipped.
-    A name already registered by another plugin is an error naming both.
-    The return value is ignored.
+    A name (case-insensitive) that another plugin already registered is
+    skipped with a :class:`~g4f_lite.errors.PluginWarning` naming both
+    plugins; the first registration keeps the name (plugins load in entry
+    point name order). The return value is ignored.
     """
 
 
@@ -70,9 +72,10 @@ def register_provider_kinds(register: Callable[[ProviderKind[Any]], None]) -> No
     :func:`g4f_lite.config.declare_provider`) into a new provider class.
     Called once, together with :func:`register_providers`, the first time
     providers or kinds are needed. Kind names are case-insensitive; a name
-    another plugin already registered is an error naming both plugins, and
-    anything that is not a ``ProviderKind`` is reported with a warning and
-    skipped. The return value is ignored.
+    another plugin already registered is skipped with a
+    :class:`~g4f_lite.errors.PluginWarning` naming both plugins (the first
+    keeps it), and anything that is not a ``ProviderKind`` is reported with a
+    warning and skipped. The return value is ignored.
     """
 
 

@@ -19,18 +19,47 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    field_serializer,
+    field_validator,
+)
+
+from .redact import mask_url
 
 if TYPE_CHECKING:
     from .provider import BaseProvider
 
-__all__ = ["PROVIDER_NAME_PATTERN", "ProviderKind", "ProviderSettings"]
+__all__ = ["PROVIDER_NAME_PATTERN", "MaskedURL", "ProviderKind", "ProviderSettings"]
 
 #: What a declared provider may be called: it becomes a class name and a CLI word.
 PROVIDER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
 _URL_SCHEMES = ("http://", "https://")
 _PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks5://")
+
+
+class MaskedURL(str):
+    """A URL that may hold credentials (``http://user:pass@host``): its ``repr`` masks them.
+
+    It is a real ``str`` holding the real URL, so a provider given one builds
+    requests and connects through the proxy as with any string; only the
+    ``repr`` (and so the ``repr`` of any dict, list or settings object holding
+    it, as in logs and tracebacks) shows ``http://***@host`` instead.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_url(str.__str__(self)))
+
+
+def _masked(value: str | None) -> str | None:
+    return None if value is None else MaskedURL(value)
 
 
 class ProviderSettings(BaseModel):
@@ -41,33 +70,47 @@ class ProviderSettings(BaseModel):
     keeps the table but tells the router and server to leave the provider
     out. ``api_key`` is a :class:`~pydantic.SecretStr`, so printing or
     logging settings never shows it; ``api_key_env`` names an environment
-    variable read at call time instead.
+    variable read at call time instead. The user and password of a
+    ``base_url`` or ``proxy`` are masked the same way in ``repr`` and in JSON
+    dumps (they are :class:`MaskedURL` strings), yet reach the provider intact.
+    ``enabled`` must be a real boolean and ``timeout`` a finite number of seconds.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: StrictBool = True
     base_url: str | None = Field(default=None, description="Where the provider's API lives.")
     api_key: SecretStr | None = None
     api_key_env: str | None = Field(
         default=None, description="Environment variable holding the API key."
     )
     proxy: str | None = None
-    timeout: float | None = Field(default=None, gt=0, description="Seconds for a whole answer.")
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        strict=True,
+        description="Seconds for a whole answer.",
+    )
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(_URL_SCHEMES):
             raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else value
+        return _masked(value.rstrip("/") if value else value)
 
     @field_validator("proxy")
     @classmethod
     def _check_proxy(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(_PROXY_SCHEMES):
             raise ValueError(f"must start with one of {', '.join(_PROXY_SCHEMES)}")
-        return value
+        return _masked(value)
+
+    @field_serializer("base_url", "proxy", when_used="json")
+    def _mask_in_json(self, value: str | None) -> str | None:
+        # JSON is for showing (CLI, HTTP, files): credentials stay out of it.
+        return None if value is None else mask_url(value)
 
     @field_validator("api_key_env")
     @classmethod

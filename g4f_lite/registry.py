@@ -6,6 +6,16 @@ under ``providers/``) go through exactly the same path as third-party ones.
 
 ``G4F_LITE_PLUGINS`` (a comma-separated list of entry point or distribution
 names; empty means none) restricts which plugins load.
+
+Name clashes: a plugin registering a provider (or kind) name another plugin
+already registered (names are case-insensitive) is skipped with a
+:class:`~g4f_lite.errors.PluginWarning` naming both plugins; the first keeps
+the name and the registry keeps working. An explicit :meth:`Registry.register`
+(or :meth:`Registry.register_kind`) of a taken name after discovery still
+raises :class:`~g4f_lite.errors.DuplicateProviderError`
+(:class:`~g4f_lite.errors.DuplicateKindError`) at once: the caller is there to
+handle it. A runtime registration made before discovery, whose name a plugin
+then turns out to use, is skipped with a warning like a plugin's.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from .errors import (
 from .health import default_health_store, target_health
 from .kinds import ProviderKind
 from .provider import BaseProvider
+from .redact import mask_url
 from .types import ProviderHealth, ProviderInfo
 
 __all__ = [
@@ -63,8 +74,12 @@ class Entry:
     plugin: str
 
     def info(self) -> ProviderInfo:
-        """The provider's :class:`ProviderInfo`."""
-        return self.provider.get_info(self.plugin)
+        """The provider's :class:`ProviderInfo`, with credentials in its ``url`` masked."""
+        info = self.provider.get_info(self.plugin)
+        # A declared provider's url is its configured base_url, which may carry
+        # "user:password@": every listing (CLI table, --json, /v1/providers) shows this.
+        masked = mask_url(info.url)
+        return info if masked == info.url else info.model_copy(update={"url": masked})
 
 
 @dataclass(frozen=True)
@@ -100,14 +115,11 @@ def _run_hook(
     impl: pluggy.HookImpl,
     register_one: Callable[[Any], None],
     what: str,
-    fatal: type[Exception],
 ) -> None:
-    """Call one plugin's ``register_*`` hook; a failure warns, except ``fatal`` ones."""
+    """Call one plugin's ``register_*`` hook; a failure warns and the other plugins still load."""
     try:
         # pluggy lets an implementation take a subset of the spec's arguments.
         impl.function(**{arg: register_one for arg in impl.argnames})
-    except fatal:
-        raise
     except Exception as exc:
         warnings.warn(
             f"g4f-lite plugin {label!r} failed in {impl.function.__name__} and its {what} "
@@ -156,10 +168,14 @@ class Registry:
             for impl in pm.hook.register_provider_kinds.get_hookimpls():
                 label = distributions.get(impl.plugin_name, impl.plugin_name)
                 self._call_kind_plugin(label, impl, kinds)
-            for entry in self._runtime.values():
-                self._add(entries, entry)
-            for kind_entry in self._runtime_kinds.values():
-                self._add_kind(kinds, kind_entry)
+            # Registered at runtime before discovery: a name a plugin took
+            # meanwhile is skipped with a warning, not an error on every call.
+            for entry in list(self._runtime.values()):
+                if not self._add_or_warn(entries, entry):
+                    del self._runtime[entry.provider.name.lower()]
+            for kind_entry in list(self._runtime_kinds.values()):
+                if not self._add_kind_or_warn(kinds, kind_entry):
+                    del self._runtime_kinds[_normalise(kind_entry.kind.name)]
             self._pm, self._kinds, self._entries = pm, kinds, entries
             return entries
 
@@ -210,9 +226,9 @@ class Registry:
                     stacklevel=2,
                 )
                 return
-            self._add(entries, Entry(cls, label))
+            self._add_or_warn(entries, Entry(cls, label))
 
-        _run_hook(label, impl, register_one, "providers", DuplicateProviderError)
+        _run_hook(label, impl, register_one, "providers")
 
     def _call_kind_plugin(
         self, label: str, impl: pluggy.HookImpl, kinds: dict[str, KindEntry]
@@ -226,9 +242,48 @@ class Registry:
                     stacklevel=2,
                 )
                 return
-            self._add_kind(kinds, KindEntry(kind, label))
+            self._add_kind_or_warn(kinds, KindEntry(kind, label))
 
-        _run_hook(label, impl, register_one, "kinds", DuplicateKindError)
+        _run_hook(label, impl, register_one, "kinds")
+
+    @classmethod
+    def _add_or_warn(cls, entries: dict[str, Entry], entry: Entry) -> bool:
+        """Add a plugin's provider; a name already taken is skipped with a warning.
+
+        The first registration keeps the name (plugins load in entry point
+        name order), so one badly named plugin can neither replace another's
+        provider nor break the registry for everyone.
+        """
+        try:
+            cls._add(entries, entry)
+        except DuplicateProviderError as exc:
+            warnings.warn(
+                f"g4f-lite plugin {entry.plugin!r} registered a provider called "
+                f"{entry.provider.name!r}, a name plugin {exc.other_plugin!r} already "
+                f"registered; {entry.plugin!r}'s was skipped (uninstall one of them or restrict "
+                f"loading with {ENV_PLUGINS})",
+                PluginWarning,
+                stacklevel=3,  # the plugin's hook, when a plugin registered it
+            )
+            return False
+        return True
+
+    @classmethod
+    def _add_kind_or_warn(cls, kinds: dict[str, KindEntry], entry: KindEntry) -> bool:
+        """Add a plugin's provider kind; a name already taken is skipped with a warning."""
+        try:
+            cls._add_kind(kinds, entry)
+        except DuplicateKindError as exc:
+            warnings.warn(
+                f"g4f-lite plugin {entry.plugin!r} registered a provider kind called "
+                f"{entry.kind.name!r}, a name plugin {exc.other_plugin!r} already "
+                f"registered; {entry.plugin!r}'s was skipped (uninstall one of them or restrict "
+                f"loading with {ENV_PLUGINS})",
+                PluginWarning,
+                stacklevel=3,  # the plugin's hook, when a plugin registered it
+            )
+            return False
+        return True
 
     @staticmethod
     def _add_kind(kinds: dict[str, KindEntry], entry: KindEntry) -> None:
@@ -344,8 +399,9 @@ class Registry:
         entry = self._kinds.get(_normalise(name))
         if entry is None:
             known = ", ".join(sorted(e.kind.name for e in self._kinds.values())) or "none"
+            # The name given is left out: it comes from a file and may be a misplaced secret.
             raise ConfigurationError(
-                f"unknown provider kind {name!r} (known kinds: {known}; kinds come from "
+                f"unknown provider kind (known kinds: {known}; kinds come from "
                 "plugins such as g4f-lite-aiengine and g4f-lite-openai)"
             )
         return entry.kind
@@ -432,7 +488,8 @@ def providers(
     an unknown filter name is a ``TypeError``, never silently ignored. Each
     :class:`ProviderInfo` carries the provider's live ``health`` (at its
     default target) and ``targets`` (every target called so far) from the
-    process-wide health store that the default router uses.
+    process-wide health store that the default router uses; credentials in a
+    provider's ``url`` (``http://user:pass@host``) are masked.
     """
     store, now = default_health_store(), time.monotonic()
     return [

@@ -200,38 +200,21 @@ class Router:
         }
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], *, source: str = "settings") -> Router:
-        """A router from a ``[router]`` configuration table.
+    def from_settings(
+        cls, settings: Mapping[str, Any] | config.RouterSettings, *, source: str = "settings"
+    ) -> Router:
+        """A router from a ``[router]`` configuration table, or those settings validated.
 
         Keys: ``strategy``, ``max_providers``, ``wait_for_cooldown``,
         ``max_cooldown_wait``, a ``retry`` table (the fields of
         :class:`RetryPolicy`) and a ``timeouts`` table (those of
-        :class:`Timeouts`). Anything else is a
-        :class:`~g4f_lite.errors.ConfigurationError` naming it.
+        :class:`Timeouts`). A table is validated by the configuration layer
+        (:func:`g4f_lite.router_settings.validate_router_table`); any mistake is
+        a :class:`~g4f_lite.errors.ConfigurationError` naming ``source``, the
+        table and the key. Keys the table leaves out keep the router's defaults.
         """
-        known = {"strategy", "max_providers", "wait_for_cooldown", "max_cooldown_wait"}
-        tables = {"retry": RetryPolicy, "timeouts": Timeouts}
-        unknown = sorted(set(settings) - known - set(tables))
-        if unknown:
-            raise errors.ConfigurationError(
-                f"{source}: [router] has unknown setting(s) {', '.join(unknown)}; "
-                f"expected {', '.join(sorted(known | set(tables)))}"
-            )
-        options: dict[str, Any] = {key: settings[key] for key in known if key in settings}
-        for key, factory in tables.items():
-            table = settings.get(key)
-            if table is None:
-                continue
-            if not isinstance(table, Mapping):
-                raise errors.ConfigurationError(f"{source}: [router.{key}] must be a table")
-            try:
-                options[key] = factory(**table)
-            except TypeError as exc:
-                raise errors.ConfigurationError(f"{source}: [router.{key}]: {exc}") from None
-        try:
-            return cls(**options)
-        except TypeError as exc:
-            raise errors.ConfigurationError(f"{source}: [router]: {exc}") from None
+        validated = config.validate_router_table(settings, source=source)
+        return cls(**validated.router_options())
 
     # -- planning ----------------------------------------------------------
 

@@ -97,7 +97,7 @@ def test_plugins_can_be_selected_by_distribution_name(
     with pytest.warns(PluginWarning) as caught:
         found = {info.name: info.plugin for info in g4f_lite.providers()}
     # All five of its entry points load; "broken", "bogus" and "failing"
-    # misbehave, and without the real Opchatgpts plugin the clash is no clash.
+    # misbehave, and without the real Opchatgpts and OpenAI plugins the clash is no clash.
     assert found == {"EchoProvider": "g4f-lite-testplugin", "Opchatgpts": "g4f-lite-testplugin"}
     assert len(caught) == 3
 
@@ -132,15 +132,47 @@ def test_registering_a_non_provider_warns_naming_the_plugin(
     assert names == ["Opchatgpts"]
 
 
-def test_duplicate_names_are_an_error_naming_both_plugins(
+def test_a_clashing_plugin_is_skipped_with_a_warning_naming_both(
     installed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_plugins(monkeypatch, "opchatgpts,clash")
-    with pytest.raises(DuplicateProviderError) as caught:
-        g4f_lite.providers()
-    message = str(caught.value)
-    assert "g4f-lite-testplugin" in message and "g4f-lite-opchatgpts" in message
-    assert "Opchatgpts" in message
+    with pytest.warns(PluginWarning) as caught:
+        listed = {info.name: info.plugin for info in g4f_lite.providers()}
+    [warning] = [str(w.message) for w in caught]
+    assert "g4f-lite-testplugin" in warning and "g4f-lite-opchatgpts" in warning
+    assert "'Opchatgpts'" in warning and "skipped" in warning
+    # Plugins load in entry point name order: "clash" came first and keeps the name.
+    assert listed == {"Opchatgpts": "g4f-lite-testplugin"}
+    # And the registry keeps working: no call raises, no warning repeats.
+    assert registry.plugin_of(g4f_lite.get_provider("Opchatgpts")) == "g4f-lite-testplugin"
+    assert [info.name for info in g4f_lite.providers(working=True)] == ["Opchatgpts"]
+
+
+def test_a_clashing_kind_is_skipped_with_a_warning_naming_both(
+    installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_plugins(monkeypatch, "opchatgpts,clash,openai")
+    with pytest.warns(PluginWarning) as caught:
+        kinds = {entry.kind.name: entry.plugin for entry in registry.kinds()}
+    messages = [str(w.message) for w in caught]
+    [kind_warning] = [m for m in messages if "provider kind" in m]
+    assert "g4f-lite-openai" in kind_warning and "g4f-lite-testplugin" in kind_warning
+    assert kinds == {"OpenAI": "g4f-lite-testplugin"}
+    # The OpenAI plugin's providers still load, and lookups keep working.
+    assert g4f_lite.get_provider("Ollama").name == "Ollama"
+    assert registry.get_kind("openai").name == "OpenAI"
+
+
+def test_runtime_registration_clashing_with_a_plugin_found_later_is_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Opchatgpts(Local):
+        """Named like the reference provider, registered before discovery."""
+
+    g4f_lite.register(Opchatgpts)
+    with pytest.warns(PluginWarning, match=r"'runtime'.*'Opchatgpts'.*'g4f-lite-opchatgpts'"):
+        assert g4f_lite.get_provider("Opchatgpts") is not Opchatgpts
+    assert [info.plugin for info in g4f_lite.providers()] == ["g4f-lite-opchatgpts"]
 
 
 def test_empty_plugin_list_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
