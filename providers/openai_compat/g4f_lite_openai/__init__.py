@@ -280,9 +280,22 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         # Complete when the server says so: `data: [DONE]`, or a choice with a
         # finish_reason (a connection lost between the two loses nothing).
         finished = False
+        seen_event = False
+        # A server that answers a stream request with one JSON object (an
+        # `{"error": ...}` with HTTP 200, or a whole completion) gets it read
+        # as such, not reported as an empty, truncated stream.
+        plain: list[bytes] | None = None
         async for line in iter_lines(response, cls.name, max_line_bytes):
-            if not line.startswith(b"data:"):
+            if plain is not None:
+                plain.append(line)
+                if sum(map(len, plain)) > max_line_bytes:
+                    raise LineTooLongError(cls.name, max_line_bytes)
                 continue
+            if not line.startswith(b"data:"):
+                if not seen_event and line.lstrip().startswith(b"{"):
+                    plain = [line]
+                continue
+            seen_event = True
             payload = line[5:].strip()
             if payload == b"[DONE]":
                 await drain(response)  # so that the connection goes back to the pool
@@ -309,6 +322,9 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                     yield content
                 if choice.get("finish_reason"):
                     finished = True
+        if plain is not None:
+            yield cls._completion(cls._json(b"\n".join(plain), "the answer", secrets), secrets)
+            return
         if not finished:
             raise TruncatedResponseError(
                 cls.name, "the stream closed without a finish_reason or [DONE]"
@@ -331,7 +347,11 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         secrets: frozenset[str] = frozenset(),
     ) -> str:
         body = await cls._read_body(response, max_bytes)
-        data = cls._json(body, "the answer", secrets)
+        return cls._completion(cls._json(body, "the answer", secrets), secrets)
+
+    @classmethod
+    def _completion(cls, data: Any, secrets: frozenset[str]) -> str:
+        """The text of a whole ``chat.completion`` object (or the error it carries)."""
         if not isinstance(data, dict):
             raise ProtocolError(cls.name, "the answer is not a JSON object")
         if "error" in data:
