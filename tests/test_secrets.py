@@ -78,12 +78,12 @@ async def test_an_echoed_key_is_scrubbed_from_the_error(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with OpenAIEmulator(api_key=KEY, reply="a b c d") as server:
-        options: dict[str, Any] = {
+        choices: dict[str, dict[str, Any]] = {
             "env": {"api_key_env": ENV},
             "config": {"api_key": KEY},
             "call": {"needs_auth": False},
-        }[source]
-        provider = leaky(server, **options)
+        }
+        provider = leaky(server, **choices[source])
         call: dict[str, Any] = {"api_key": KEY} if source == "call" else {}
         server.faults.append(ECHOES[echo])
         with pytest.raises(errors.ProviderError) as info:
