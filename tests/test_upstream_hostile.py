@@ -315,3 +315,17 @@ async def test_a_malformed_http_answer_is_a_protocol_error_not_a_bad_request() -
         await server.wait_closed()
     assert not info.value.request_fault
     assert info.value.provider == "Malformed"
+
+
+async def test_a_site_echoing_its_nonce_has_it_masked() -> None:
+    async with AIEngineEmulator(generation="2.0", reply="fine") as site:
+        provider = aiengine(site, nonce="page")
+        assert provider.secret_values({"nonce": "auto"}) == frozenset()  # a mode, not a secret
+        assert await ask(provider, nonce="page") == "fine"
+        nonce = site.nonce
+        assert nonce in provider.secret_values({})
+        site.faults.append(Fault.error_event(after=0, message=f"nonce {nonce} is not valid"))
+        with pytest.raises(errors.UpstreamError) as info:
+            await ask(provider, nonce="page")
+    assert nonce not in str(info.value)
+    assert "nonce *** is not valid" in str(info.value)

@@ -13,7 +13,7 @@ a subclass made from data by :func:`make_provider`:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -39,6 +39,7 @@ from .nonce import (
     NonceMode,
     NonceUnavailableError,
     forget_sites,
+    known_credentials,
     obtain,
     site_state,
 )
@@ -215,6 +216,19 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
                 credentials.nonce = result.end.new_token
             if not use_stream and result.end is not None:
                 yield result.end.reply
+
+    @classmethod
+    def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
+        """The call's secrets, plus the nonce and session id remembered for its site."""
+        # Here ``nonce=`` names a mode ("auto", "page"...), not a secret:
+        # masking "auto" would garble every message that mentions it.
+        options = {k: v for k, v in kwargs.items() if k != "nonce" or v not in _NONCE_MODES}
+        found = set(super().secret_values(options))
+        site = str(kwargs.get("base_url") or cls.url)
+        credentials = known_credentials(site) if site else None
+        if credentials is not None:
+            found.update(v for v in (credentials.nonce, credentials.session) if v and v != "N/A")
+        return frozenset(found)
 
     @classmethod
     async def _submit(

@@ -49,6 +49,7 @@ __all__ = [
     "SiteState",
     "fetch_page_settings",
     "forget_sites",
+    "known_credentials",
     "obtain",
     "site_state",
 ]
@@ -107,6 +108,12 @@ _sites: dict[str, SiteState] = {}
 def site_state(site: str) -> SiteState:
     """The state of ``site`` (its base URL), created empty on first use."""
     return _sites.setdefault(site.rstrip("/"), SiteState())
+
+
+def known_credentials(site: str) -> Credentials | None:
+    """The credentials remembered for ``site``, if any (without creating its state)."""
+    state = _sites.get(site.rstrip("/"))
+    return state.credentials if state is not None else None
 
 
 def forget_sites() -> None:
