@@ -187,7 +187,7 @@ def test_bytes_and_bad_input() -> None:
     assert _json.loads(bytearray(b"[1]")) == [1]
     with pytest.raises(ValueError, match="not UTF-8"):
         _json.loads(b"\xff\xfe[]")
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="property name") as info:
         _json.loads("{not json")
     assert not isinstance(info.value, _json.JSONNestingError)
 
