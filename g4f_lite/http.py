@@ -13,29 +13,34 @@ import contextlib
 import contextvars
 import email.utils
 import functools
-import json
+import math
+import re
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import aiohttp
 
 from ._json import DEFAULT_MAX_DEPTH, JSONNestingError
 from ._json import loads as loads_json
-from .errors import BrokenLineError, LineTooLongError, error_for_status
+from .errors import BrokenLineError, LineTooLongError, ProtocolError, error_for_status
+from .redact import scrub
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_LINE_BYTES",
+    "MAX_RETRY_AFTER",
     "JSONNestingError",
     "aclose",
+    "check_token",
     "connect_limit",
     "drain",
     "get_session",
     "iter_lines",
     "iter_sse_json",
     "loads_json",
+    "parse_json",
     "parse_retry_after",
     "raise_for_status",
     "request_timeout",
@@ -159,27 +164,75 @@ async def aclose() -> None:
         await entry.closer.aclose()  # type: ignore[attr-defined]
 
 
+#: The longest ``Retry-After`` believed, in seconds (a day): a server asking for
+#: more is treated as asking for a day, so that no header can bench a
+#: provider for ever or overflow a timestamp.
+MAX_RETRY_AFTER = 86400.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header (seconds or an HTTP date) into seconds."""
+    """Parse a ``Retry-After`` header (seconds or an HTTP date) into seconds.
+
+    The result is clamped to ``[0, MAX_RETRY_AFTER]``; ``None`` when the
+    header is absent or unreadable (``nan``, garbage, an impossible date).
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)  # "inf" and "1e400" parse to inf; clamped below
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError, OSError):
+            # OverflowError/OSError: a year the platform's clock cannot represent.
+            return None
+    if math.isnan(seconds):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+
+
+# Visible ASCII: what a nonce, token, session id or cookie value may contain.
+# Anything else (CR/LF above all) would corrupt the next request's headers.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def check_token(provider: str, value: str, what: str) -> str:
+    """Return ``value`` if it is safe to send back in a header; else raise.
+
+    A site's nonce, session id or cookie value is echoed into the next
+    request. One with control characters (CR/LF) or anything outside visible
+    ASCII would make every later request fail, so it is refused with a
+    :class:`~g4f_lite.errors.ProtocolError` naming ``what`` (never the value).
+    """
+    if not _TOKEN.fullmatch(value):
+        raise ProtocolError(
+            provider, f"the site sent a {what} with characters not allowed in a header"
+        )
+    return value
+
+
+def parse_json(provider: str, data: str | bytes | bytearray, what: str = "the answer") -> Any:
+    """Parse upstream JSON, depth-bounded; a typed error naming ``provider`` otherwise.
+
+    Raises :class:`~g4f_lite.errors.ProtocolError` for invalid JSON or
+    nesting deeper than :data:`DEFAULT_MAX_DEPTH` (never ``RecursionError``).
+    """
+    try:
+        return loads_json(data)
+    except JSONNestingError as exc:
+        raise ProtocolError(provider, f"{what} is JSON nested too deep ({exc})") from None
+    except ValueError:
+        raise ProtocolError(provider, f"{what} is not JSON") from None
 
 
 def _server_message(body: bytes) -> tuple[str, str | None]:
     """Find the human message and machine code in an error body."""
     text = body.decode("utf-8", "replace")
     try:
-        data: Any = json.loads(text)
+        # Depth-bounded: a hostile body nested too deep is shown as plain text.
+        data: Any = loads_json(text)
     except ValueError:
         return text, None
     if not isinstance(data, dict):
@@ -193,11 +246,15 @@ def _server_message(body: bytes) -> tuple[str, str | None]:
     return str(message), str(code) if code else None
 
 
-async def raise_for_status(response: aiohttp.ClientResponse, provider: str) -> None:
+async def raise_for_status(
+    response: aiohttp.ClientResponse, provider: str, secrets: Iterable[str] = ()
+) -> None:
     """Raise the typed :class:`~g4f_lite.errors.HTTPStatusError` for a non-2xx answer.
 
     The error carries the status, the server's message and code when its body
-    has them, and ``Retry-After`` in seconds.
+    has them, and ``Retry-After`` in seconds. ``secrets`` (and anything shaped
+    like a credential) are masked in the body before it is parsed or cut
+    short, so that no fragment of a key the server echoes survives.
     """
     if response.status < 400:
         return
@@ -206,6 +263,7 @@ async def raise_for_status(response: aiohttp.ClientResponse, provider: str) -> N
     except aiohttp.ClientError:
         body = b""
     message, code = _server_message(body)
+    message = scrub(message, secrets)
     raise error_for_status(
         provider,
         response.status,
@@ -277,7 +335,9 @@ async def iter_sse_json(
         if not line.startswith(b"data:"):
             continue
         try:
-            event = json.loads(line[5:])
+            event = loads_json(line[5:])
+        except JSONNestingError:
+            raise BrokenLineError(provider, line, "JSON nested too deep") from None
         except ValueError:
             raise BrokenLineError(provider, line, "not JSON") from None
         if not isinstance(event, dict):

@@ -199,6 +199,13 @@ def _typed(name: str, exc: Exception, kwargs: Mapping[str, Any]) -> errors.Provi
     import aiohttp
 
     if isinstance(exc, aiohttp.ClientResponseError):
+        if isinstance(exc.__cause__, aiohttp.http_exceptions.HttpProcessingError):
+            # aiohttp reports an answer it could not parse as a "400": the
+            # site broke HTTP, which must not pass for a bad request.
+            first_line = (exc.message or "").strip().splitlines()[:1]
+            return errors.ProtocolError(
+                name, f"malformed HTTP answer ({first_line[0] if first_line else 'unparsable'})"
+            )
         return errors.error_for_status(name, exc.status, exc.message)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return errors.TruncatedResponseError(name, f"connection dropped mid-answer ({exc})")

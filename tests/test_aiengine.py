@@ -18,6 +18,7 @@ from g4f_lite.errors import (
     InvalidMessagesError,
     PermissionDeniedError,
     ProviderError,
+    RequestRejectedError,
     TruncatedResponseError,
     UpstreamError,
 )
@@ -226,9 +227,13 @@ async def test_auto_gives_up_after_every_method() -> None:
 
 async def test_a_content_rejection_is_not_mistaken_for_a_stale_nonce() -> None:
     async with AIEngineEmulator(generation="1.9") as site:
-        with pytest.raises(PermissionDeniedError, match="rejected") as info:
+        with pytest.raises(RequestRejectedError, match="query has been rejected") as info:
             await ask(declare(site), [{"role": "user", "content": "   "}])
-    assert info.value.code is None
+    assert (info.value.request_fault, info.value.param, info.value.provider) == (
+        True,
+        "messages",
+        "MySite",
+    )
     assert calls(site) == [f"POST {SUBMIT}"]  # no nonce discovery for a content filter
 
 
@@ -288,9 +293,10 @@ async def test_history_without_the_new_turn_and_system_folded_first() -> None:
 
 async def test_the_last_message_must_be_the_users() -> None:
     async with AIEngineEmulator() as site:
-        with pytest.raises(InvalidMessagesError, match="role 'user'"):
+        with pytest.raises(InvalidMessagesError, match=r"MySite: .*role 'user'") as info:
             await ask(declare(site), [*HELLO, {"role": "assistant", "content": "Hi"}])
     assert site.requests == []
+    assert (info.value.request_fault, info.value.param) == (True, "messages")
 
 
 async def test_stream_false_uses_the_json_reply() -> None:
@@ -319,13 +325,16 @@ async def test_error_event_and_rejection_before_streaming() -> None:
         with pytest.raises(UpstreamError, match="server had an error") as info:
             await ask(provider)
         assert info.value.partial == "Hello "
-        with pytest.raises(UpstreamError, match="too long") as rejected:
+        with pytest.raises(RequestRejectedError, match="too long") as rejected:
             await ask(provider, [{"role": "user", "content": "x" * 11}])
-        with pytest.raises(UpstreamError, match="too long") as rejected_json:
+        with pytest.raises(RequestRejectedError, match="too long") as rejected_json:
             await ask(provider, [{"role": "user", "content": "x" * 11}], stream=False)
     assert info.value.retryable  # an upstream failure mid-answer may pass
-    assert not rejected.value.retryable  # a refused message will be refused again
-    assert not rejected_json.value.retryable
+    assert not info.value.request_fault
+    for refused in (rejected.value, rejected_json.value):
+        # A refused message will be refused again, and is not the site's fault.
+        assert not refused.retryable
+        assert (refused.request_fault, refused.param) == (True, "messages")
 
 
 async def test_truncated_and_broken_streams_are_typed_errors() -> None:

@@ -118,3 +118,39 @@ async def test_openai_emulator_models_auth_and_errors() -> None:
         assert (status, body["error"]["message"]) == (401, "You didn't provide an API key.")
         assert "sk-k" not in repr(server)
         assert [r.path for r in server.requests][:2] == ["/v1/models", "/v1/chat/completions"]
+
+
+async def test_openai_faults_echo_the_key_sent() -> None:
+    from g4f_lite.testing import API_KEY_PLACEHOLDER
+
+    body = {"model": "emulated-model", "messages": [], "stream": False}
+    auth = {"Authorization": "Bearer sk-echo-me"}
+    async with OpenAIEmulator(
+        api_key="sk-echo-me",
+        faults=[
+            Fault.error_body(f"bad {API_KEY_PLACEHOLDER}"),
+            Fault.error_body(f"denied {API_KEY_PLACEHOLDER}", status=401),
+        ],
+    ) as server:
+        url = server.url + "/chat/completions"
+        status, answer, _ = await post(url, body, **auth)
+        assert (status, answer["error"]["message"]) == (200, "bad sk-echo-me")
+        status, answer, _ = await post(url, body, **auth)
+        assert (status, answer["error"]["message"]) == (401, "denied sk-echo-me")
+
+
+async def test_raw_and_deep_json_faults() -> None:
+    async with (
+        AIEngineEmulator(
+            faults=[
+                Fault.raw(418, (b"te", b"apot"), (("X-Odd", "1"),)),
+                Fault.deep_json("body", depth=100),
+            ]
+        ) as site,
+        aiohttp.ClientSession() as session,
+    ):
+        async with session.post(site.url + SUBMIT, json=BODY) as response:
+            assert (response.status, await response.read()) == (418, b"teapot")
+            assert response.headers["X-Odd"] == "1"
+        async with session.post(site.url + SUBMIT, json=BODY) as response:
+            assert await response.text() == "[" * 100 + '"deep"' + "]" * 100

@@ -176,9 +176,28 @@ async def test_a_long_end_line_fits_the_default_bound(site: AIEngineEmulator) ->
     assert await ask(site) == "word " * 4000
 
 
-async def test_message_too_long_is_an_upstream_error(site: AIEngineEmulator) -> None:
-    with pytest.raises(errors.UpstreamError, match="too long"):
+async def test_message_too_long_is_a_rejected_request(site: AIEngineEmulator) -> None:
+    with pytest.raises(errors.RequestRejectedError, match="too long") as info:
         await ask(site, [{"role": "user", "content": "x" * 600}])
+    assert (info.value.provider, info.value.request_fault, info.value.param) == (
+        "Opchatgpts",
+        True,
+        "messages",
+    )
+    assert not info.value.retryable
+
+
+async def test_a_content_rejection_is_a_rejected_request(site: AIEngineEmulator) -> None:
+    with pytest.raises(errors.RequestRejectedError, match="query has been rejected") as info:
+        await ask(site, [{"role": "user", "content": "   "}])
+    assert info.value.request_fault
+
+
+async def test_the_last_message_must_be_the_users(site: AIEngineEmulator) -> None:
+    with pytest.raises(errors.InvalidMessagesError, match=r"Opchatgpts: .*role 'user'") as info:
+        await ask(site, [*HELLO, {"role": "assistant", "content": "Hi"}])
+    assert info.value.param == "messages"
+    assert site.requests == []
 
 
 async def test_slow_first_byte_hits_the_timeout(site: AIEngineEmulator) -> None:

@@ -17,14 +17,26 @@ For pytest, ``pytest_plugins = ["g4f_lite.testing.pytest_plugin"]`` provides
 the ``aiengine_emulator`` and ``openai_emulator`` fixtures.
 """
 
-from ._aiengine import AIEngineEmulator, Fault, FaultKind, Generation, RecordedRequest
+from ._aiengine import (
+    API_KEY_PLACEHOLDER,
+    AIEngineEmulator,
+    Fault,
+    FaultKind,
+    FaultPlace,
+    Generation,
+    RecordedRequest,
+    deep_json,
+)
 from ._openai import OpenAIEmulator
 
 __all__ = [
+    "API_KEY_PLACEHOLDER",
     "AIEngineEmulator",
     "Fault",
     "FaultKind",
+    "FaultPlace",
     "Generation",
     "OpenAIEmulator",
     "RecordedRequest",
+    "deep_json",
 ]

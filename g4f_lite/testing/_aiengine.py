@@ -41,7 +41,16 @@ from aiohttp import web
 
 from ._server import LocalServer, RecordedRequest
 
-__all__ = ["AIEngineEmulator", "Fault", "FaultKind", "Generation", "RecordedRequest"]
+__all__ = [
+    "API_KEY_PLACEHOLDER",
+    "AIEngineEmulator",
+    "Fault",
+    "FaultKind",
+    "FaultPlace",
+    "Generation",
+    "RecordedRequest",
+    "deep_json",
+]
 
 SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
 _BATCH_BYTES = 2048
@@ -65,7 +74,23 @@ FaultKind = Literal[
     "stall",
     "subtypes",
     "json_content_type",
+    "error_body",
+    "deep_json",
+    "bad_credential",
+    "raw",
 ]
+
+#: Where a ``deep_json`` or ``bad_credential`` fault strikes (see their builders).
+FaultPlace = Literal["line", "end", "body", "error_body", "page", "new_token", "session", "header"]
+
+#: In a fault's ``message``, replaced by the API key the client sent
+#: (OpenAI emulator), to check that clients never show an echoed key.
+API_KEY_PLACEHOLDER = "{api_key}"
+
+
+def deep_json(depth: int) -> str:
+    """``depth`` nested JSON arrays around a string: valid JSON, hostile to recursive parsers."""
+    return "[" * depth + '"deep"' + "]" * depth
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,11 @@ class Fault:
     delay: float = 1.0
     size: int = 2 * 1024 * 1024
     message: str = "OpenAI: The server had an error while processing your request."
+    where: FaultPlace = "line"
+    depth: int = 100_000
+    value: str = "abc\r\nX-Injected: 1"
+    body: tuple[bytes, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def http_status(cls, status: int, *, retry_after: float | None = None) -> Fault:
@@ -139,6 +169,60 @@ class Fault:
     def json_content_type(cls) -> Fault:
         """Label the SSE stream ``application/json``, as some setups do."""
         return cls("json_content_type")
+
+    @classmethod
+    def error_body(cls, message: str, *, status: int = 200) -> Fault:
+        """Answer ``{"error": {"message": ...}}`` with ``status`` (by default a 200).
+
+        ``{api_key}`` in ``message`` is replaced by the key the client sent
+        (OpenAI emulator), as servers that echo the key do.
+        """
+        return cls("error_body", status=status, message=message)
+
+    @classmethod
+    def deep_json(cls, where: FaultPlace = "line", *, depth: int = 100_000) -> Fault:
+        """Send JSON nested ``depth`` levels deep.
+
+        ``where``: ``"line"`` a streamed event, ``"end"`` the AI Engine ``end``
+        data, ``"body"`` the non-stream answer, ``"error_body"`` a 500 error
+        body, ``"page"`` the chat page's ``data-system`` (AI Engine).
+        """
+        return cls("deep_json", where=where, depth=depth)
+
+    @classmethod
+    def bad_credential(
+        cls, where: FaultPlace = "new_token", value: str = "abc\r\nX-Injected: 1"
+    ) -> Fault:
+        """Hand out ``value`` (by default with CR/LF) as a credential (AI Engine).
+
+        ``where``: ``"new_token"`` the rotated nonce in ``end``; ``"page"``
+        the chat page's ``restNonce``; ``"session"`` the ``start_session``
+        nonce; ``"header"`` an ``X-WP-Nonce`` response header. Page and
+        session faults apply to the next such request, not to a chat request.
+        """
+        return cls("bad_credential", where=where, value=value)
+
+    @classmethod
+    def raw(
+        cls,
+        status: int = 200,
+        body: tuple[bytes, ...] = (),
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Fault:
+        """Answer exactly ``status``, ``headers`` and ``body`` (written chunk by chunk)."""
+        return cls("raw", status=status, body=body, headers=headers)
+
+
+async def write_raw(request: web.Request, fault: Fault) -> web.StreamResponse:
+    """Send a ``raw`` fault's answer: its status, headers and body chunks as given."""
+    response = web.StreamResponse(status=fault.status)
+    for name, value in fault.headers:
+        response.headers[name] = value
+    await response.prepare(request)
+    for chunk in fault.body:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 _STATUS_BODIES: dict[int, dict[str, Any]] = {
@@ -288,15 +372,26 @@ class AIEngineEmulator(LocalServer):
     def _next_fault(self) -> Fault | None:
         return self.faults.popleft() if self.faults else self.fault
 
+    def _take_fault(self, where: FaultPlace) -> Fault | None:
+        """The queued fault aimed at the page or ``start_session``, if it is next."""
+        head = self.faults[0] if self.faults else None
+        if (
+            head is not None
+            and head.where == where
+            and head.kind in ("bad_credential", "deep_json")
+        ):
+            return self.faults.popleft()
+        return None
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = await self._record(request)
         body = record.body
         if request.method == "GET" and request.path == self.page_path:
-            return self._page()
+            return self._page(self._take_fault("page"))
         if request.method == "POST" and request.path == START_SESSION_PATH:
             if not self.has_start_session:
                 return web.json_response(_STATUS_BODIES[404], status=404)
-            return self._start_session()
+            return self._start_session(self._take_fault("session"))
         if request.method != "POST" or request.path != SUBMIT_PATH:
             return web.json_response(_STATUS_BODIES[404], status=404)
         if not isinstance(body, dict):
@@ -318,6 +413,17 @@ class AIEngineEmulator(LocalServer):
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.kind == "status":
             return self._status_response(fault)
+        if fault is not None and fault.kind == "raw":
+            return await write_raw(request, fault)
+        if fault is not None and fault.kind == "error_body":
+            payload = {"success": False, "message": fault.message}
+            return web.json_response(payload, status=fault.status)
+        if fault is not None and fault.kind == "deep_json" and fault.where == "error_body":
+            return web.Response(
+                text=deep_json(fault.depth), status=500, content_type="application/json"
+            )
+        if fault is not None and fault.kind == "bad_credential" and fault.where == "new_token":
+            new_token = fault.value
 
         new_message = body.get("newMessage")
         if not isinstance(new_message, str) or not new_message.strip():
@@ -341,8 +447,13 @@ class AIEngineEmulator(LocalServer):
             self.reply(record) if callable(self.reply) else (self.reply or _default_reply(record))
         )
         headers = {}
-        if new_token is not None and self.refresh_header:
+        hostile_token = fault is not None and fault.kind == "bad_credential"
+        if new_token is not None and self.refresh_header and not hostile_token:
             headers["X-WP-Nonce"] = new_token
+        if fault is not None and fault.kind == "bad_credential" and fault.where == "header":
+            headers["X-WP-Nonce"] = fault.value
+        if fault is not None and fault.kind == "deep_json" and fault.where == "body":
+            return web.Response(text=deep_json(fault.depth), content_type="application/json")
         if body.get("stream") is not True:
             answer: dict[str, Any] = {
                 "success": True,
@@ -373,16 +484,21 @@ class AIEngineEmulator(LocalServer):
         # Keep the separating spaces so that the chunks join back into the text.
         return [c if i == len(chunks) - 1 else c + " " for i, c in enumerate(chunks)]
 
-    def _page(self) -> web.Response:
+    def _page(self, fault: Fault | None = None) -> web.Response:
         """The chat page, with the chatbot's settings in ``data-system`` (plugin >= 2.0)."""
-        if self.generation == "1.9":
+        if fault is not None and fault.kind == "deep_json":
+            escaped = html.escape(deep_json(fault.depth), quote=True)
+            chatbot = f"<div class='mwai-chatbot-container' data-system='{escaped}'></div>"
+        elif self.generation == "1.9":
             chatbot = '<div class="mwai-chat" id="mwai-chat-default"></div>'
         else:
             system = {
                 "botId": self.bot_id,
                 "customId": self.custom_id,
                 "contextId": self.context_id,
-                "restNonce": self.nonce if self.page_has_nonce else None,
+                "restNonce": (fault.value if fault is not None else self.nonce)
+                if self.page_has_nonce
+                else None,
                 "sessionId": secrets.token_hex(6) if self.page_has_nonce else None,
                 "restUrl": "/wp-json",
                 "stream": True,
@@ -395,12 +511,13 @@ class AIEngineEmulator(LocalServer):
         )
         return web.Response(text=page, content_type="text/html")
 
-    def _start_session(self) -> web.Response:
+    def _start_session(self, fault: Fault | None = None) -> web.Response:
+        if fault is not None and fault.kind == "deep_json":
+            return web.Response(text=deep_json(fault.depth), content_type="application/json")
         session_id = secrets.token_hex(8)
         self.sessions.append(session_id)
-        response = web.json_response(
-            {"success": True, "sessionId": session_id, "restNonce": self.nonce}
-        )
+        nonce = fault.value if fault is not None else self.nonce
+        response = web.json_response({"success": True, "sessionId": session_id, "restNonce": nonce})
         response.set_cookie("mwai_session_id", session_id, path="/")
         return response
 
@@ -450,6 +567,15 @@ class AIEngineEmulator(LocalServer):
                 await self._flush(response, pending)
         await self._flush(response, pending)
         if kind == "no_end":
+            await response.write_eof()
+            return response
+        if fault is not None and kind == "deep_json" and fault.where in ("line", "end"):
+            nested = deep_json(fault.depth)
+            if fault.where == "line":
+                line = b'data: {"type": "live", "data": ' + nested.encode() + b"}\n\n"
+                await response.write(line)
+            else:  # the end data is a JSON-encoded string, as the plugin sends it
+                await response.write(_sse({"type": "end", "data": nested}))
             await response.write_eof()
             return response
         end = {

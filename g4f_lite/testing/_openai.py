@@ -14,12 +14,16 @@ It answers as Ollama, vLLM, llama.cpp, LM Studio and the OpenAI API do:
 The :class:`~g4f_lite.testing.Fault` kinds apply as for the AI Engine
 emulator: ``status``, ``drop``, ``garbage``, ``no_end`` (the stream closes
 without ``finish_reason`` and ``[DONE]``), ``error_event`` (an ``error``
-object mid-stream), ``slow_first_byte`` and ``stall``.
+object mid-stream), ``slow_first_byte``, ``stall``, ``error_body`` (an
+``{"error": ...}`` object, by default with HTTP 200), ``deep_json`` (``line``,
+``body`` or ``error_body``) and ``raw``. ``{api_key}`` in a fault's message is
+replaced by the key the client sent, as servers that echo keys do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 import time
@@ -29,7 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._aiengine import Fault
+from ._aiengine import API_KEY_PLACEHOLDER, Fault, deep_json, write_raw
 from ._server import LocalServer, RecordedRequest
 
 __all__ = ["OpenAIEmulator"]
@@ -136,13 +140,22 @@ class OpenAIEmulator(LocalServer):
         if model not in self.models:
             return _error(404, f"The model `{model}` does not exist.")
         fault = self.faults.popleft() if self.faults else self.fault
+        if fault is not None:
+            fault = self._echo_key(request, fault)
         if fault is not None and fault.kind == "slow_first_byte":
             await asyncio.sleep(fault.delay)
-        if fault is not None and fault.kind == "status":
+        if fault is not None and fault.kind in ("status", "error_body"):
             headers = {}
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             return _error(fault.status, fault.message, headers)
+        if fault is not None and fault.kind == "raw":
+            return await write_raw(request, fault)
+        if fault is not None and fault.kind == "deep_json" and fault.where != "line":
+            status = 500 if fault.where == "error_body" else 200
+            return web.Response(
+                text=deep_json(fault.depth), status=status, content_type="application/json"
+            )
         text = self._text(record)
         completion_id = f"chatcmpl-{secrets.token_hex(8)}"
         if body.get("stream") is not True:
@@ -166,6 +179,14 @@ class OpenAIEmulator(LocalServer):
             return await self._stream(request, completion_id, str(model), text, fault)
         except ConnectionResetError:
             return web.Response(status=499)
+
+    @staticmethod
+    def _echo_key(request: web.Request, fault: Fault) -> Fault:
+        if API_KEY_PLACEHOLDER not in fault.message:
+            return fault
+        header = request.headers.get("Authorization", "")
+        sent = header[7:] if header.startswith("Bearer ") else ""
+        return dataclasses.replace(fault, message=fault.message.replace(API_KEY_PLACEHOLDER, sent))
 
     def _text(self, record: RecordedRequest) -> str:
         if callable(self.reply):
@@ -225,6 +246,10 @@ class OpenAIEmulator(LocalServer):
                     return response
                 if fault.kind == "stall":
                     await asyncio.sleep(fault.delay)
+                if fault.kind == "deep_json":
+                    await response.write(b"data: " + deep_json(fault.depth).encode() + b"\n\n")
+                    await response.write_eof()
+                    return response
             await response.write(chunk({"content": piece}))
         if fault is not None and fault.kind == "no_end":
             await response.write_eof()

@@ -13,16 +13,17 @@ a subclass made from data by :func:`make_provider`:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import Field, field_validator
 
 import g4f_lite
-from g4f_lite.errors import ConfigurationError, HTTPStatusError, error_for_status
+from g4f_lite.errors import ConfigurationError, HTTPStatusError, ProtocolError, error_for_status
 from g4f_lite.http import (
     DEFAULT_MAX_LINE_BYTES,
+    check_token,
     get_session,
     raise_for_status,
     request_timeout,
@@ -38,6 +39,7 @@ from .nonce import (
     NonceMode,
     NonceUnavailableError,
     forget_sites,
+    known_credentials,
     obtain,
     site_state,
 )
@@ -108,7 +110,7 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
                 f"{cls.name}: nonce must be one of {', '.join(_NONCE_MODES)}, got {mode!r}"
             )
         use_stream = cls.stream if stream is None else stream
-        history, new_message = protocol.split_messages(messages)
+        history, new_message = protocol.split_messages(messages, cls.name)
         page_url = f"{site}/{cls.page_path.lstrip('/')}"
         session = await get_session()
         state = site_state(site)
@@ -167,6 +169,8 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
                 )
                 break
             except HTTPStatusError as exc:
+                if protocol.is_rejection(exc):
+                    raise protocol.rejected(cls.name, exc) from None
                 if not protocol.is_nonce_error(exc):
                     raise
                 if from_cache:
@@ -186,21 +190,45 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
         if mode == "auto":
             state.method = credentials.method
         async with response:
-            header_nonce = response.headers.get("X-WP-Nonce")
-            if credentials.nonce and header_nonce:
-                credentials.nonce = header_nonce
-            result = protocol.StreamResult()
-            if use_stream:
-                async for text in protocol.iter_text(response, cls.name, max_line_bytes, result):
-                    yield text
-            else:
-                body = await protocol.read_body(response, cls.name, max_line_bytes)
-                result.end = protocol.parse_reply(cls.name, body)
+            try:
+                header_nonce = response.headers.get("X-WP-Nonce")
+                if credentials.nonce and header_nonce:
+                    credentials.nonce = check_token(cls.name, header_nonce, "X-WP-Nonce header")
+                result = protocol.StreamResult()
+                if use_stream:
+                    async for text in protocol.iter_text(
+                        response, cls.name, max_line_bytes, result
+                    ):
+                        yield text
+                else:
+                    body = await protocol.read_body(response, cls.name, max_line_bytes)
+                    result.end = protocol.parse_reply(cls.name, body)
+            except ProtocolError:
+                # An answer off the protocol (a new_token or nonce header that
+                # cannot be sent back, a changed plugin): keep nothing from this
+                # exchange, so that the next call fetches fresh credentials
+                # instead of failing for the rest of the process.
+                if state.credentials is credentials:
+                    state.credentials = None
+                raise
             # Plugin >= 2.8.5 replaces a nonce that is 12-24 hours old.
             if result.end is not None and result.end.new_token and credentials.nonce:
                 credentials.nonce = result.end.new_token
             if not use_stream and result.end is not None:
                 yield result.end.reply
+
+    @classmethod
+    def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
+        """The call's secrets, plus the nonce and session id remembered for its site."""
+        # Here ``nonce=`` names a mode ("auto", "page"...), not a secret:
+        # masking "auto" would garble every message that mentions it.
+        options = {k: v for k, v in kwargs.items() if k != "nonce" or v not in _NONCE_MODES}
+        found = set(super().secret_values(options))
+        site = str(kwargs.get("base_url") or cls.url)
+        credentials = known_credentials(site) if site else None
+        if credentials is not None:
+            found.update(v for v in (credentials.nonce, credentials.session) if v and v != "N/A")
+        return frozenset(found)
 
     @classmethod
     async def _submit(

@@ -20,14 +20,20 @@ kept out of every ``repr``, log line and error message.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from g4f_lite.errors import ProtocolError
-from g4f_lite.http import raise_for_status, request_timeout
+from g4f_lite.http import (
+    JSONNestingError,
+    check_token,
+    loads_json,
+    parse_json,
+    raise_for_status,
+    request_timeout,
+)
 
 from .protocol import START_SESSION_PATH, browser_headers, read_body
 
@@ -43,6 +49,7 @@ __all__ = [
     "SiteState",
     "fetch_page_settings",
     "forget_sites",
+    "known_credentials",
     "obtain",
     "site_state",
 ]
@@ -103,6 +110,12 @@ def site_state(site: str) -> SiteState:
     return _sites.setdefault(site.rstrip("/"), SiteState())
 
 
+def known_credentials(site: str) -> Credentials | None:
+    """The credentials remembered for ``site``, if any (without creating its state)."""
+    state = _sites.get(site.rstrip("/"))
+    return state.credentials if state is not None else None
+
+
 def forget_sites() -> None:
     """Forget every site's nonce and remembered method (tests, long-lived servers)."""
     _sites.clear()
@@ -133,14 +146,22 @@ async def fetch_page_settings(
         await raise_for_status(response, provider)
         page = await read_body(response, provider, _MAX_PAGE_BYTES)
     candidates: list[dict[str, Any]] = []
+    too_deep = False
     for match in _DATA_SYSTEM.finditer(page):
         raw = (match.group(1) if match.group(1) is not None else match.group(2)) or b""
         try:
-            settings = json.loads(html.unescape(raw.decode("utf-8", "replace")))
+            settings = loads_json(html.unescape(raw.decode("utf-8", "replace")))
+        except JSONNestingError:
+            too_deep = True
+            continue
         except ValueError:
             continue
         if isinstance(settings, dict):
             candidates.append(settings)
+    if not candidates and too_deep:
+        raise ProtocolError(
+            provider, f"the page {page_url} has a data-system attribute of JSON nested too deep"
+        )
     if not candidates:
         raise ProtocolError(
             provider,
@@ -192,8 +213,8 @@ async def obtain(
         logger.debug("%s: read a nonce from the chat page of %s", provider, site)
         return Credentials(
             "page",
-            nonce,
-            session_id if isinstance(session_id, str) and session_id else "N/A",
+            check_token(provider, nonce, "nonce"),
+            _session_id(provider, session_id),
             _page_bot_settings(settings),
         )
     async with session.post(
@@ -204,15 +225,21 @@ async def obtain(
     ) as response:
         await raise_for_status(response, provider)
         body = await read_body(response, provider, 64 * 1024)
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
+    data = parse_json(provider, body, "the start_session answer")
     nonce = data.get("restNonce") if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(nonce, str) or not nonce:
         raise ProtocolError(provider, "start_session answered without a restNonce")
-    session_id = data.get("sessionId")
     logger.debug("%s: started a session on %s", provider, site)
     return Credentials(
-        "session", nonce, session_id if isinstance(session_id, str) and session_id else "N/A"
+        "session",
+        check_token(provider, nonce, "nonce"),
+        _session_id(provider, data.get("sessionId")),
     )
+
+
+def _session_id(provider: str, value: Any) -> str:
+    # Sent back in every request body; refused like a nonce if it could not
+    # travel in a header, since a site that mangles one mangles the other.
+    if isinstance(value, str) and value:
+        return check_token(provider, value, "session id")
+    return "N/A"

@@ -15,7 +15,6 @@ provider. Everything here follows ``ai-engine-protocol.md``:
 
 from __future__ import annotations
 
-import json
 import random
 import string
 from collections.abc import AsyncIterator
@@ -28,10 +27,19 @@ from g4f_lite.errors import (
     InvalidMessagesError,
     LineTooLongError,
     ProtocolError,
+    ProviderError,
+    RequestRejectedError,
     TruncatedResponseError,
     UpstreamError,
 )
-from g4f_lite.http import DEFAULT_MAX_LINE_BYTES, drain, iter_lines
+from g4f_lite.http import (
+    DEFAULT_MAX_LINE_BYTES,
+    JSONNestingError,
+    check_token,
+    drain,
+    iter_lines,
+    loads_json,
+)
 from g4f_lite.types import Messages
 
 if TYPE_CHECKING:
@@ -47,9 +55,11 @@ __all__ = [
     "browser_headers",
     "chat_id",
     "is_nonce_error",
+    "is_rejection",
     "iter_text",
     "parse_reply",
     "read_body",
+    "rejected",
     "split_messages",
 ]
 
@@ -90,7 +100,7 @@ def browser_headers(site: str, referer: str, *, accept: str = "*/*") -> dict[str
     }
 
 
-def split_messages(messages: Messages) -> tuple[list[dict[str, str]], str]:
+def split_messages(messages: Messages, provider: str = "") -> tuple[list[dict[str, str]], str]:
     """Split a conversation into the plugin's ``messages`` (history) and ``newMessage``.
 
     The server appends ``newMessage`` itself, so the history leaves the new
@@ -103,8 +113,9 @@ def split_messages(messages: Messages) -> tuple[list[dict[str, str]], str]:
         {"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"
     ]
     if not turns or turns[-1]["role"] != "user":
+        who = f"{provider}: " if provider else ""
         raise InvalidMessagesError(
-            "an AI Engine site answers a user message: the last message must have role 'user'"
+            f"{who}an AI Engine site answers a user message: the last message must have role 'user'"
         )
     history = turns[:-1]
     if system:
@@ -115,6 +126,22 @@ def split_messages(messages: Messages) -> tuple[list[dict[str, str]], str]:
 def is_nonce_error(error: HTTPStatusError) -> bool:
     """Whether an HTTP error means a missing or stale nonce (401/403 with a nonce code)."""
     return error.status in (401, 403) and error.code in NONCE_ERROR_CODES
+
+
+#: How the plugin words its refusal of a request (empty message, content
+#: filter, banned word): ``403 {"success": false, "message": "Sorry, your
+#: query has been rejected."}``.
+_REJECTED = "query has been rejected"
+
+
+def is_rejection(error: HTTPStatusError) -> bool:
+    """Whether an HTTP error is the site refusing this request, not a failure of the site."""
+    return error.status == 403 and _REJECTED in error.server_message.lower()
+
+
+def rejected(provider: str, error: HTTPStatusError) -> RequestRejectedError:
+    """The request-fault error for a refusal recognised by :func:`is_rejection`."""
+    return RequestRejectedError(provider, f"the site refused the request: {error.server_message}")
 
 
 @dataclass
@@ -142,11 +169,18 @@ def _payload(provider: str, data: Any, line: bytes | str) -> EndPayload:
     if not isinstance(data, dict):
         raise BrokenLineError(provider, line, "the answer is not a JSON object")
     if data.get("success") is False:
-        raise UpstreamError(provider, str(data.get("message") or "the site reported a failure"))
+        message = str(data.get("message") or "the site reported a failure")
+        if _REJECTED in message.lower():
+            raise RequestRejectedError(provider, f"the site refused the request: {message}")
+        raise UpstreamError(provider, message)
     reply = data.get("reply")
     if not isinstance(reply, str):
         raise BrokenLineError(provider, line, "the answer has no 'reply' text")
     token = data.get("new_token")
+    if isinstance(token, str) and token:
+        # It becomes the next request's X-WP-Nonce header: a CR/LF in it
+        # would break every later request to the site.
+        check_token(provider, token, "new_token")
     usage = data.get("usage")
     return EndPayload(
         reply,
@@ -160,7 +194,9 @@ def _decode_end(provider: str, event: dict[str, Any], line: bytes) -> EndPayload
     if isinstance(data, str):
         # The plugin JSON-encodes the payload into a string, inside the event's JSON.
         try:
-            data = json.loads(data)
+            data = loads_json(data)
+        except JSONNestingError:
+            raise BrokenLineError(provider, line, "'end' data nested too deep") from None
         except ValueError:
             raise BrokenLineError(provider, line, "the 'end' data is not JSON") from None
     return _payload(provider, data, line)
@@ -170,6 +206,29 @@ def _error_message(event: dict[str, Any]) -> str:
     data = event.get("data")
     message = data if isinstance(data, str) and data else "the site reported an error"
     return f"{message} (over the site's limit)" if event.get("overLimit") else message
+
+
+def _error_event(provider: str, event: dict[str, Any], refused: bool) -> ProviderError:
+    """The error for an ``error`` event; ``refused``: it came before any answer, as a refusal."""
+    message = _error_message(event)
+    if refused or _REJECTED in message.lower():
+        # The plugin refusing this input (too long, filtered): the same
+        # request fails anywhere, and the site is not to blame.
+        return RequestRejectedError(provider, f"the site refused the request: {message}")
+    return UpstreamError(provider, message)
+
+
+def _event(provider: str, line: bytes) -> dict[str, Any]:
+    """The JSON event of a ``data:`` line, which must be an object with a ``type``."""
+    try:
+        event = loads_json(line[5:])
+    except JSONNestingError:
+        raise BrokenLineError(provider, line, "JSON nested too deep") from None
+    except ValueError:
+        raise BrokenLineError(provider, line, "not JSON") from None
+    if not isinstance(event, dict) or "type" not in event:
+        raise BrokenLineError(provider, line, "no 'type'")
+    return event
 
 
 async def iter_text(
@@ -203,12 +262,7 @@ async def iter_text(
             continue
         first_event = not seen_event
         seen_event = True
-        try:
-            event = json.loads(line[5:])
-        except ValueError:
-            raise BrokenLineError(provider, line, "not JSON") from None
-        if not isinstance(event, dict) or "type" not in event:
-            raise BrokenLineError(provider, line, "no 'type'")
+        event = _event(provider, line)
         kind = event["type"]
         if kind == "live":
             # Newer plugins interleave status/thinking/tool events: not answer text.
@@ -224,8 +278,7 @@ async def iter_text(
             await drain(response)  # so that the connection goes back to the pool
             return
         elif kind == "error":
-            rejected = first_event and json_labelled
-            raise UpstreamError(provider, _error_message(event), retryable=not rejected)
+            raise _error_event(provider, event, refused=first_event and json_labelled)
         # Unknown event types are newer plugins' business: skip them.
     if plain is not None:
         end = parse_reply(provider, b"\n".join(plain))
@@ -259,15 +312,10 @@ def parse_reply(provider: str, body: bytes) -> EndPayload:
         for line in text.splitlines():
             if not line.startswith(b"data:"):
                 continue
-            try:
-                event = json.loads(line[5:])
-            except ValueError:
-                raise BrokenLineError(provider, line, "not JSON") from None
-            if not isinstance(event, dict) or "type" not in event:
-                raise BrokenLineError(provider, line, "no 'type'")
+            event = _event(provider, line)
             if event["type"] == "error":
                 # SSE framing in a JSON answer: refused before answering.
-                raise UpstreamError(provider, _error_message(event), retryable=bool(parts))
+                raise _error_event(provider, event, refused=not parts)
             if event["type"] == "end":
                 return _decode_end(provider, event, line)
             if event["type"] == "live" and event.get("subtype") in (None, "content"):
@@ -276,7 +324,9 @@ def parse_reply(provider: str, body: bytes) -> EndPayload:
         error.partial = "".join(parts)
         raise error
     try:
-        data = json.loads(text)
+        data = loads_json(text)
+    except JSONNestingError:
+        raise ProtocolError(provider, "the answer is JSON nested too deep") from None
     except ValueError:
         raise ProtocolError(
             provider, f"the answer is neither JSON nor SSE: {text[:80]!r}"

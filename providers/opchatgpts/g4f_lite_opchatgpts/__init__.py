@@ -19,9 +19,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from g4f_lite_aiengine.protocol import SUBMIT_PATH, chat_id, iter_text
+from g4f_lite_aiengine.protocol import (
+    SUBMIT_PATH,
+    chat_id,
+    is_rejection,
+    iter_text,
+    rejected,
+    split_messages,
+)
 
 import g4f_lite
+from g4f_lite.errors import HTTPStatusError
 from g4f_lite.http import DEFAULT_MAX_LINE_BYTES, get_session, raise_for_status, request_timeout
 from g4f_lite.types import Messages
 
@@ -50,6 +58,9 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
     ) -> AsyncIterator[str]:
         """Stream the answer. ``base_url`` points the provider at another AI Engine site."""
         url = (base_url or cls.url).rstrip("/")
+        # The site answers the last message as the user's: anything else is a
+        # malformed request, refused before it is sent.
+        split_messages(messages, cls.name)
         headers = {
             "User-Agent": (
                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -82,7 +93,12 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
             proxy=proxy,
             timeout=request_timeout(timeout),
         ) as response:
-            await raise_for_status(response, cls.name)
+            try:
+                await raise_for_status(response, cls.name)
+            except HTTPStatusError as exc:
+                if is_rejection(exc):  # the content filter: this request's fault
+                    raise rejected(cls.name, exc) from None
+                raise
             # Text of content events only; raises on `error`, broken lines and a
             # stream that closes without `end`; drains the stream after `end` so
             # that the connection goes back to the pool.

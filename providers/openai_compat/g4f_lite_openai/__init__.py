@@ -17,9 +17,8 @@ that echoes the key in an error body has it replaced by ``***``).
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
@@ -36,13 +35,16 @@ from g4f_lite.errors import (
 )
 from g4f_lite.http import (
     DEFAULT_MAX_LINE_BYTES,
+    JSONNestingError,
     drain,
     get_session,
     iter_lines,
+    loads_json,
     parse_retry_after,
 )
 from g4f_lite.http import request_timeout as _request_timeout
 from g4f_lite.kinds import ProviderKind, ProviderSettings
+from g4f_lite.redact import scrub, secret_values
 from g4f_lite.types import Messages
 
 if TYPE_CHECKING:
@@ -112,6 +114,51 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         return key
 
     @classmethod
+    def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
+        """The call's secrets, including a key read from the configuration or ``$api_key_env``.
+
+        The framework masks these in every error the call raises, whatever
+        text the server echoed (a 200 ``{"error": ...}`` body, a mid-stream
+        error event, a 401 body).
+        """
+        found = set(super().secret_values(kwargs))
+        try:
+            key = cls.resolve_api_key(kwargs.get("api_key"))
+        except MissingCredentialsError:
+            key = None
+        if key:
+            found.add(key)
+        return frozenset(found)
+
+    @classmethod
+    def _secrets(cls, key: str | None, proxy: str | None, root: str) -> frozenset[str]:
+        # Masked here, before any message is cut short: a cut could leave
+        # half a key that no later scrubbing recognises.
+        return secret_values({"api_key": key, "proxy": proxy, "base_url": root})
+
+    @classmethod
+    def _json(cls, data: bytes | bytearray, what: str, secrets: frozenset[str]) -> Any:
+        try:
+            return loads_json(data)
+        except JSONNestingError:
+            raise ProtocolError(cls.name, f"{what} is JSON nested too deep") from None
+        except ValueError:
+            shown = scrub(bytes(data[:80]).decode("utf-8", "replace"), secrets)
+            raise ProtocolError(cls.name, f"{what} is not JSON: {shown!r}") from None
+
+    @classmethod
+    def _broken(cls, line: bytes, reason: str, secrets: frozenset[str]) -> BrokenLineError:
+        return BrokenLineError(cls.name, scrub(line.decode("utf-8", "replace"), secrets), reason)
+
+    @classmethod
+    def _upstream(cls, error: Any, secrets: frozenset[str]) -> UpstreamError:
+        """The error for an ``{"error": ...}`` object in an answer (HTTP 200)."""
+        message = error.get("message") if isinstance(error, dict) else error
+        return UpstreamError(
+            cls.name, scrub(str(message or "the server reported an error"), secrets)
+        )
+
+    @classmethod
     def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "User-Agent": f"g4f-lite/{g4f_lite.__version__}"}
         if key:
@@ -119,19 +166,19 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         return headers
 
     @classmethod
-    async def _raise_for_status(cls, response: aiohttp.ClientResponse, key: str | None) -> None:
-        """Raise the typed error for a non-2xx answer, with the key scrubbed from its message."""
+    async def _raise_for_status(
+        cls, response: aiohttp.ClientResponse, secrets: frozenset[str]
+    ) -> None:
+        """Raise the typed error for a non-2xx answer, its message scrubbed of ``secrets``."""
         if response.status < 400:
             return
         body = await response.content.read(_ERROR_BODY_LIMIT)
-        text = body.decode("utf-8", "replace")
-        if key:
-            # Scrub before parsing and shortening: a cut could leave half a key.
-            text = text.replace(key, "***")
+        # Scrub before parsing and shortening: a cut could leave half a key.
+        text = scrub(body.decode("utf-8", "replace"), secrets)
         message, code = text, None
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = loads_json(text)
+        except ValueError:  # JSONNestingError too: a hostile body is shown as text
             data = None
         if isinstance(data, dict):
             error = data.get("error")
@@ -163,6 +210,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         """Ask the server for its models (``GET {base_url}/models``)."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
+        secrets = cls._secrets(key, proxy, root)
         session = await get_session()
         async with session.get(
             f"{root}/models",
@@ -170,11 +218,9 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:
-            await cls._raise_for_status(response, key)
-            try:
-                data = await response.json(content_type=None)
-            except ValueError:
-                raise ProtocolError(cls.name, "GET /models did not answer JSON") from None
+            await cls._raise_for_status(response, secrets)
+            body = await cls._read_body(response, _ERROR_BODY_LIMIT * 16)
+        data = cls._json(body, "the answer to GET /models", secrets)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(cls.name, "GET /models answered without a 'data' list")
@@ -197,6 +243,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         """Stream the answer. Without a model (and no ``default_model``), the server's first."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
+        secrets = cls._secrets(key, proxy, root)
         use_stream = cls.stream if stream is None else stream
         if not model:
             model = cls.default_model or ""
@@ -216,40 +263,56 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:
-            await cls._raise_for_status(response, key)
+            await cls._raise_for_status(response, secrets)
             if use_stream:
-                async for text in cls._iter_stream(response, max_line_bytes):
+                async for text in cls._iter_stream(response, max_line_bytes, secrets):
                     yield text
             else:
-                yield await cls._read_completion(response, max_line_bytes)
+                yield await cls._read_completion(response, max_line_bytes, secrets)
 
     @classmethod
     async def _iter_stream(
-        cls, response: aiohttp.ClientResponse, max_line_bytes: int
+        cls,
+        response: aiohttp.ClientResponse,
+        max_line_bytes: int,
+        secrets: frozenset[str] = frozenset(),
     ) -> AsyncIterator[str]:
         # Complete when the server says so: `data: [DONE]`, or a choice with a
         # finish_reason (a connection lost between the two loses nothing).
         finished = False
+        seen_event = False
+        # A server that answers a stream request with one JSON object (an
+        # `{"error": ...}` with HTTP 200, or a whole completion) gets it read
+        # as such, not reported as an empty, truncated stream.
+        plain: list[bytes] | None = None
         async for line in iter_lines(response, cls.name, max_line_bytes):
-            if not line.startswith(b"data:"):
+            if plain is not None:
+                plain.append(line)
+                if sum(map(len, plain)) > max_line_bytes:
+                    raise LineTooLongError(cls.name, max_line_bytes)
                 continue
+            if not line.startswith(b"data:"):
+                if not seen_event and line.lstrip().startswith(b"{"):
+                    plain = [line]
+                continue
+            seen_event = True
             payload = line[5:].strip()
             if payload == b"[DONE]":
                 await drain(response)  # so that the connection goes back to the pool
                 return
             try:
-                event = json.loads(payload)
+                event = loads_json(payload)
+            except JSONNestingError:
+                raise cls._broken(line, "JSON nested too deep", secrets) from None
             except ValueError:
-                raise BrokenLineError(cls.name, line, "not JSON") from None
+                raise cls._broken(line, "not JSON", secrets) from None
             if not isinstance(event, dict):
-                raise BrokenLineError(cls.name, line, "not a JSON object")
+                raise cls._broken(line, "not a JSON object", secrets)
             if "error" in event:
-                error = event["error"]
-                message = error.get("message") if isinstance(error, dict) else error
-                raise UpstreamError(cls.name, str(message or "the server reported an error"))
+                raise cls._upstream(event["error"], secrets)
             choices = event.get("choices")
             if not isinstance(choices, list):
-                raise BrokenLineError(cls.name, line, "no 'choices'")
+                raise cls._broken(line, "no 'choices'", secrets)
             for choice in choices:
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
@@ -259,28 +322,40 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                     yield content
                 if choice.get("finish_reason"):
                     finished = True
+        if plain is not None:
+            yield cls._completion(cls._json(b"\n".join(plain), "the answer", secrets), secrets)
+            return
         if not finished:
             raise TruncatedResponseError(
                 cls.name, "the stream closed without a finish_reason or [DONE]"
             )
 
     @classmethod
-    async def _read_completion(cls, response: aiohttp.ClientResponse, max_bytes: int) -> str:
+    async def _read_body(cls, response: aiohttp.ClientResponse, max_bytes: int) -> bytearray:
         body = bytearray()
         while chunk := await response.content.read(64 * 1024):
             body += chunk
             if len(body) > max_bytes:
                 raise LineTooLongError(cls.name, max_bytes)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise ProtocolError(cls.name, f"the answer is not JSON: {bytes(body[:80])!r}") from None
+        return body
+
+    @classmethod
+    async def _read_completion(
+        cls,
+        response: aiohttp.ClientResponse,
+        max_bytes: int,
+        secrets: frozenset[str] = frozenset(),
+    ) -> str:
+        body = await cls._read_body(response, max_bytes)
+        return cls._completion(cls._json(body, "the answer", secrets), secrets)
+
+    @classmethod
+    def _completion(cls, data: Any, secrets: frozenset[str]) -> str:
+        """The text of a whole ``chat.completion`` object (or the error it carries)."""
         if not isinstance(data, dict):
             raise ProtocolError(cls.name, "the answer is not a JSON object")
         if "error" in data:
-            error = data["error"]
-            message = error.get("message") if isinstance(error, dict) else error
-            raise UpstreamError(cls.name, str(message or "the server reported an error"))
+            raise cls._upstream(data["error"], secrets)
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
