@@ -59,7 +59,7 @@ from .clock import Clock, MonotonicClock
 from .events import EventKind, Listener, RouterEvent
 from .health import Admission, HealthStore, default_health_store, health_key
 from .http import connect_limit
-from .policies import RetryPolicy, Timeouts, check_positive
+from .policies import RetryPolicy, Timeouts, check_non_negative, check_positive
 from .provider import BaseProvider, close_stream, run_provider
 from .redact import scrub
 from .registry import registry
@@ -183,8 +183,7 @@ class Router:
     ) -> None:
         if max_providers is not None and max_providers < 1:
             raise errors.ConfigurationError("max_providers must be at least 1 or None")
-        if max_cooldown_wait < 0:
-            raise errors.ConfigurationError("max_cooldown_wait must not be negative")
+        check_non_negative("max_cooldown_wait", max_cooldown_wait)
         self.providers = providers
         self.strategy = get_strategy(strategy)
         self.retry = retry or RetryPolicy()

@@ -130,7 +130,8 @@ def get_strategy(strategy: StrategyArg) -> Strategy:
     factory = STRATEGIES.get(strategy.strip().lower().replace("_", "-"))
     if factory is None:
         raise ConfigurationError(
-            f"unknown strategy {strategy!r}; choose one of {', '.join(sorted(STRATEGIES))} "
+            # The value is never echoed: a misplaced key pasted here must not leak.
+            f"unknown strategy; choose one of {', '.join(sorted(STRATEGIES))} "
             "or pass an object with name and order()"
         )
     return factory()

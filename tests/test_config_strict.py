@@ -343,3 +343,21 @@ def test_odd_table_names_are_quoted_in_errors() -> None:
     message = refused({"providers": {"\x1b[31mred": 1}})
     assert "\x1b" not in message
     assert message == "<configuration>: [providers.'\\x1b[31mred'] must be a table, got int"
+
+
+# -- the same rules for a Router built in Python -----------------------------------------
+
+
+def test_router_strategy_from_python_never_echoes_the_value() -> None:
+    with pytest.raises(ConfigurationError, match="unknown strategy") as caught:
+        Router(strategy="sk-pasted-here-by-mistake")
+    assert "sk-pasted" not in str(caught.value)
+    from g4f_lite.strategies import STRATEGIES
+
+    assert all(name in str(caught.value) for name in STRATEGIES)
+
+
+@pytest.mark.parametrize("wait", [math.inf, math.nan, -1.0])
+def test_router_max_cooldown_wait_must_be_finite(wait: float) -> None:
+    with pytest.raises(ConfigurationError, match="max_cooldown_wait"):
+        Router(max_cooldown_wait=wait)
