@@ -117,7 +117,8 @@ class ServerSettings(BaseModel):
         ``$G4F_LITE_API_KEY``, else the table's. Raises
         :class:`~g4f_lite.errors.ConfigurationError` naming the bad field.
         """
-        data = dict(config_module.current_config().server if table is None else table)
+        current = config_module.current_config() if table is None else None
+        data = dict(current.server if current is not None else table or {})
         # The key: a flag, else the environment, else the file.
         if os.environ.get(API_KEY_ENV):
             data["api_key"] = os.environ[API_KEY_ENV]
@@ -127,7 +128,9 @@ class ServerSettings(BaseModel):
         except ValidationError as exc:
             # Values left out on purpose: a mistyped field may hold the key.
             problems = "; ".join(_problem(e) for e in exc.errors())
-            raise errors.ConfigurationError(f"[server]: {problems}") from None
+            named = current is not None and not current.source.startswith("<")
+            where = f"{current.source}: " if named and current is not None else ""
+            raise errors.ConfigurationError(f"{where}[server]: {problems}") from None
 
 
 def _problem(error: Any) -> str:
