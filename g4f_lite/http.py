@@ -44,6 +44,7 @@ __all__ = [
     "parse_retry_after",
     "raise_for_status",
     "request_timeout",
+    "sse_event",
 ]
 
 #: Default bound on one line of a streamed answer. An AI Engine ``end`` event
@@ -332,14 +333,22 @@ async def iter_sse_json(
     :class:`~g4f_lite.errors.BrokenLineError`.
     """
     async for line in iter_lines(response, provider, max_line_bytes):
-        if not line.startswith(b"data:"):
-            continue
-        try:
-            event = loads_json(line[5:])
-        except JSONNestingError:
-            raise BrokenLineError(provider, line, "JSON nested too deep") from None
-        except ValueError:
-            raise BrokenLineError(provider, line, "not JSON") from None
-        if not isinstance(event, dict):
-            raise BrokenLineError(provider, line, "not a JSON object")
-        yield event
+        if line.startswith(b"data:"):
+            yield sse_event(provider, line)
+
+
+def sse_event(provider: str, line: bytes) -> dict[str, Any]:
+    """The JSON object of one ``data:`` line (depth-bounded).
+
+    Raises :class:`~g4f_lite.errors.BrokenLineError` for a line whose data is
+    not JSON, is nested too deep, or is not an object.
+    """
+    try:
+        event = loads_json(line[5:])
+    except JSONNestingError:
+        raise BrokenLineError(provider, line, "JSON nested too deep") from None
+    except ValueError:
+        raise BrokenLineError(provider, line, "not JSON") from None
+    if not isinstance(event, dict):
+        raise BrokenLineError(provider, line, "not a JSON object")
+    return event

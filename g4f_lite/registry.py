@@ -90,6 +90,16 @@ class KindEntry:
     plugin: str
 
 
+def _warn_taken(what: str, name: str, plugin: str, other_plugin: str) -> None:
+    warnings.warn(
+        f"g4f-lite plugin {plugin!r} registered a {what} called {name!r}, a name plugin "
+        f"{other_plugin!r} already registered; {plugin!r}'s was skipped (uninstall one of "
+        f"them or restrict loading with {ENV_PLUGINS})",
+        PluginWarning,
+        stacklevel=4,  # the plugin's hook, when a plugin registered it
+    )
+
+
 def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
@@ -257,14 +267,7 @@ class Registry:
         try:
             cls._add(entries, entry)
         except DuplicateProviderError as exc:
-            warnings.warn(
-                f"g4f-lite plugin {entry.plugin!r} registered a provider called "
-                f"{entry.provider.name!r}, a name plugin {exc.other_plugin!r} already "
-                f"registered; {entry.plugin!r}'s was skipped (uninstall one of them or restrict "
-                f"loading with {ENV_PLUGINS})",
-                PluginWarning,
-                stacklevel=3,  # the plugin's hook, when a plugin registered it
-            )
+            _warn_taken("provider", entry.provider.name, entry.plugin, exc.other_plugin)
             return False
         return True
 
@@ -274,14 +277,7 @@ class Registry:
         try:
             cls._add_kind(kinds, entry)
         except DuplicateKindError as exc:
-            warnings.warn(
-                f"g4f-lite plugin {entry.plugin!r} registered a provider kind called "
-                f"{entry.kind.name!r}, a name plugin {exc.other_plugin!r} already "
-                f"registered; {entry.plugin!r}'s was skipped (uninstall one of them or restrict "
-                f"loading with {ENV_PLUGINS})",
-                PluginWarning,
-                stacklevel=3,  # the plugin's hook, when a plugin registered it
-            )
+            _warn_taken("provider kind", entry.kind.name, entry.plugin, exc.other_plugin)
             return False
         return True
 

@@ -39,6 +39,7 @@ from g4f_lite.http import (
     drain,
     iter_lines,
     loads_json,
+    sse_event,
 )
 from g4f_lite.types import Messages
 
@@ -220,13 +221,8 @@ def _error_event(provider: str, event: dict[str, Any], refused: bool) -> Provide
 
 def _event(provider: str, line: bytes) -> dict[str, Any]:
     """The JSON event of a ``data:`` line, which must be an object with a ``type``."""
-    try:
-        event = loads_json(line[5:])
-    except JSONNestingError:
-        raise BrokenLineError(provider, line, "JSON nested too deep") from None
-    except ValueError:
-        raise BrokenLineError(provider, line, "not JSON") from None
-    if not isinstance(event, dict) or "type" not in event:
+    event = sse_event(provider, line)
+    if "type" not in event:
         raise BrokenLineError(provider, line, "no 'type'")
     return event
 
