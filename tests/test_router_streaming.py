@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
 
 import pytest
 from router_helpers import USER, FakeClock, make_router, site_provider
@@ -19,8 +20,11 @@ from g4f_lite.errors import (
     TotalTimeoutError,
     TruncatedResponseError,
 )
+from g4f_lite.provider import AsyncGeneratorProvider
+from g4f_lite.registry import registry
 from g4f_lite.router import Router, RouterEvent, Timeouts
 from g4f_lite.testing import AIEngineEmulator, Fault
+from g4f_lite.types import Messages
 
 REPLY = "Hello from the AI Engine emulator! You said: Hi"
 
@@ -128,17 +132,37 @@ def test_idle_timeout_holds_in_a_sync_stream(aiengine_emulator: AIEngineEmulator
     assert type(caught.value.cause) is IdleTimeoutError
 
 
-async def test_first_chunk_timeout_fails_over(
-    two_sites: tuple[AIEngineEmulator, AIEngineEmulator],
-) -> None:
-    a, _ = two_sites
-    a.fault = Fault.slow_first_byte(0.5)
+class Stalled(AsyncGeneratorProvider):
+    """A provider that never sends its first chunk; records whether it was let go."""
+
+    working = True
+    released: ClassVar[asyncio.Event]
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        try:
+            await asyncio.Event().wait()  # never set: no limit is ever long enough
+        finally:
+            cls.released.set()
+        yield "never sent"
+
+
+async def test_first_chunk_timeout_fails_over(site: AIEngineEmulator) -> None:
+    # The stalled provider never answers, so the limit can be generous enough
+    # for the healthy fallback to make it on a loaded machine: a limit that also
+    # had to undercut a finite stall made the fallback miss it too under load.
+    released = asyncio.Event()
+    registry.register(type("A", (Stalled,), {"name": "A", "released": released}))
+    site_provider("B", site)
     events: list[RouterEvent] = []
-    router = make_router(FakeClock(), events, max_attempts=1, timeouts=Timeouts(first_chunk=0.05))
-    assert await router.complete("", USER) == "from B"
+    router = make_router(FakeClock(), events, max_attempts=1, timeouts=Timeouts(first_chunk=2))
+    assert await router.complete("", USER) == REPLY
     failover = next(e for e in events if e.kind == "failover")
-    assert type(failover.error) is FirstChunkTimeoutError
-    assert "0.05 s first-chunk limit" in str(failover.error)
+    assert (failover.provider, type(failover.error)) == ("A", FirstChunkTimeoutError)
+    assert "2 s first-chunk limit" in str(failover.error)
+    assert released.is_set()  # the stalled call was cancelled, not left behind
 
 
 async def test_idle_timeout_mid_stream_is_partial(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,11 @@ from .._threads import loop_in_thread
 __all__ = ["LocalServer", "RecordedRequest"]
 
 S = TypeVar("S", bound="LocalServer")
+
+# Loop iterations for a connection accepted just before close() to become
+# aiohttp's: the accept callback, then the task that builds the transport,
+# then connection_made (one each), with one to spare.
+_SETTLE_ITERATIONS = 4
 
 
 @dataclass
@@ -44,6 +52,7 @@ class LocalServer:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        self._listener: socket.socket | None = None
         #: Every request received, in order.
         self.requests: list[RecordedRequest] = []
 
@@ -83,16 +92,40 @@ class LocalServer:
         """Start serving on the current event loop."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        # Our own listening socket, so that close() can stop accepting before
+        # aiohttp closes the server.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.create_server((self.host, self.port), family=family)
+        try:
+            await web.SockSite(runner, listener).start()
+        except BaseException:
+            listener.close()
+            await runner.cleanup()
+            raise
+        self._runner, self._listener = runner, listener
+        self.port = listener.getsockname()[1]
 
     async def close(self) -> None:
         """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        runner, listener = self._runner, self._listener
+        self._runner = self._listener = None
+        if runner is None:
+            return
+        if listener is not None:
+            # asyncio accepts a connection in one callback and wraps it in a
+            # transport a loop iteration later, which fails if the server was
+            # closed in between: the socket is then left open for the garbage
+            # collector, a ResourceWarning in whatever test runs at that time
+            # (a client that gives up at once, e.g. on a tiny timeout, makes
+            # it likely). Stop accepting first, and let the connections already
+            # accepted reach aiohttp, whose cleanup then closes them.
+            with contextlib.suppress(NotImplementedError):  # loops without add_reader
+                asyncio.get_running_loop().remove_reader(listener)
+            for _ in range(_SETTLE_ITERATIONS):
+                await asyncio.sleep(0)
+        await runner.cleanup()
 
     async def __aenter__(self: S) -> S:
         await self.start()
