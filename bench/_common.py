@@ -20,6 +20,13 @@ def emulator(words: int = 0) -> Iterator[str]:
     process, as a real site would be, so it does not share our CPU time slice.
     """
     cmd = [sys.executable, "-m", "g4f_lite.testing", "--port", "0", "--reply-words", str(words)]
+    with announced(cmd) as url:
+        yield url
+
+
+@contextmanager
+def announced(cmd: list[str]) -> Iterator[str]:
+    """Run ``cmd``, a server that prints its URL as its first line; yield that URL."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+from _common import announced
 
 from g4f_lite.testing import AIEngineEmulator, Fault
 
@@ -99,13 +100,8 @@ async def serve_emulator(rate: float, seed: int) -> None:
 def emulator(rate: float, seed: int) -> Iterator[str]:
     """The faulty emulator in its own process; yields its URL."""
     cmd = [sys.executable, __file__, "--emulator", f"--fault-rate={rate}", f"--seed={seed}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with announced(cmd) as url:
+        yield url
 
 
 # -- the server process -------------------------------------------------------------
