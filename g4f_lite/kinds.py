@@ -73,10 +73,14 @@ class ProviderSettings(BaseModel):
     variable read at call time instead. The user and password of a
     ``base_url`` or ``proxy`` are masked the same way in ``repr`` and in JSON
     dumps (they are :class:`MaskedURL` strings), yet reach the provider intact.
-    ``enabled`` must be a real boolean and ``timeout`` a finite number of seconds.
+    Values are not coerced: ``enabled`` (and every boolean of a kind's
+    settings) must be a real boolean, ``timeout`` a finite number of seconds.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a file's value must already have its field's type (``stream =
+    # "no"`` is a mistake to report, not a string to guess about), in every
+    # kind's settings, not only these base fields.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     enabled: StrictBool = True
     base_url: str | None = Field(default=None, description="Where the provider's API lives.")

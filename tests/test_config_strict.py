@@ -361,3 +361,15 @@ def test_router_strategy_from_python_never_echoes_the_value() -> None:
 def test_router_max_cooldown_wait_must_be_finite(wait: float) -> None:
     with pytest.raises(ConfigurationError, match="max_cooldown_wait"):
         Router(max_cooldown_wait=wait)
+
+
+@pytest.mark.usefixtures("first_party_plugins")
+@pytest.mark.parametrize("kind", ["openai", "aiengine"])
+@pytest.mark.parametrize("key", ["stream", "working", "supports_gpt_4"])
+def test_kind_booleans_are_strict(kind: str, key: str) -> None:
+    table: dict[str, Any] = {"kind": kind, "base_url": "http://127.0.0.1:9/v1", key: "no"}
+    if kind == "aiengine":
+        table = {"kind": kind, "url": "http://127.0.0.1:9", key: "no"}
+    with pytest.raises(ConfigurationError, match=key) as caught:
+        g4f_lite.configure({"providers": {"Mine": table}})
+    assert "'no'" not in str(caught.value)
