@@ -6,6 +6,27 @@
 
 Importing this package is cheap: it loads no plugin and opens no connection.
 Public names are imported on first access.
+
+What applications call:
+
+- :class:`ChatCompletion` (``create`` / ``create_async``), :class:`Router`,
+  :class:`RetryPolicy` and :class:`Timeouts` to shape a call;
+- :func:`providers`, :func:`get_provider` and :func:`register` for the registry,
+  :func:`configure` and :func:`declare_provider` for configuration files;
+- :mod:`g4f_lite.errors`, whose exception classes are also exported here, as
+  httpx does: ``except g4f_lite.RateLimitError`` is ``except
+  g4f_lite.errors.RateLimitError``.
+
+What provider authors use:
+
+- :class:`AsyncGeneratorProvider` (and :class:`BaseProvider`), :data:`hookimpl`,
+  :class:`ProviderKind` and :class:`ProviderSettings`;
+- the types in :mod:`g4f_lite.types` (:class:`Message`, :data:`Messages`,
+  :class:`ProviderInfo`, :class:`ProviderHealth`) and the helpers in
+  :mod:`g4f_lite.http`.
+
+:class:`CircuitBreaker`, :class:`InMemoryHealthStore` and :class:`RouterEvent`
+are the router's parts, for those who replace or observe them.
 """
 
 from __future__ import annotations
@@ -40,26 +61,101 @@ _EXPORTS = {
     "providers": "registry",
     "register": "registry",
 }
+# Every exception class of g4f_lite.errors, exported at the top level as httpx
+# does; test_public_api checks that none is missing.
+_ERRORS = (
+    "AllProvidersBenchedError",
+    "AllProvidersFailedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BrokenLineError",
+    "ConfigurationError",
+    "ConnectTimeoutError",
+    "DuplicateKindError",
+    "DuplicateProviderError",
+    "FirstChunkTimeoutError",
+    "G4FLiteError",
+    "HTTPStatusError",
+    "IdleTimeoutError",
+    "InvalidMessagesError",
+    "LineTooLongError",
+    "MissingCredentialsError",
+    "NoProviderAvailableError",
+    "PartialResponseError",
+    "PermissionDeniedError",
+    "PluginError",
+    "PluginWarning",
+    "ProtocolError",
+    "ProviderBenchedError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderNotFoundError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "RequestRejectedError",
+    "ServerError",
+    "TotalTimeoutError",
+    "TruncatedResponseError",
+    "UpstreamError",
+)
+_EXPORTS.update(dict.fromkeys(_ERRORS, "errors"))
+# Submodules reachable as attributes without importing them first, so that
+# `g4f_lite.errors.RateLimitError` works right after `import g4f_lite`.
+_SUBMODULES = frozenset({"errors"})
 
 __all__ = [
+    "AllProvidersBenchedError",
+    "AllProvidersFailedError",
     "AsyncGeneratorProvider",
+    "AuthenticationError",
+    "BadRequestError",
     "BaseProvider",
+    "BrokenLineError",
     "ChatCompletion",
     "CircuitBreaker",
+    "ConfigurationError",
+    "ConnectTimeoutError",
+    "DuplicateKindError",
+    "DuplicateProviderError",
+    "FirstChunkTimeoutError",
+    "G4FLiteError",
+    "HTTPStatusError",
+    "IdleTimeoutError",
     "InMemoryHealthStore",
+    "InvalidMessagesError",
+    "LineTooLongError",
     "Message",
     "Messages",
+    "MissingCredentialsError",
+    "NoProviderAvailableError",
+    "PartialResponseError",
+    "PermissionDeniedError",
+    "PluginError",
+    "PluginWarning",
+    "ProtocolError",
+    "ProviderBenchedError",
+    "ProviderConnectionError",
+    "ProviderError",
     "ProviderHealth",
     "ProviderInfo",
     "ProviderKind",
+    "ProviderNotFoundError",
     "ProviderSettings",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "RequestRejectedError",
     "RetryPolicy",
     "Router",
     "RouterEvent",
+    "ServerError",
     "Timeouts",
+    "TotalTimeoutError",
+    "TruncatedResponseError",
+    "UpstreamError",
     "__version__",
     "configure",
     "declare_provider",
+    "errors",
     "get_provider",
     "hookimpl",
     "providers",
@@ -67,8 +163,44 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from . import errors
     from .client import ChatCompletion
     from .config import configure, declare_provider
+    from .errors import (
+        AllProvidersBenchedError,
+        AllProvidersFailedError,
+        AuthenticationError,
+        BadRequestError,
+        BrokenLineError,
+        ConfigurationError,
+        ConnectTimeoutError,
+        DuplicateKindError,
+        DuplicateProviderError,
+        FirstChunkTimeoutError,
+        G4FLiteError,
+        HTTPStatusError,
+        IdleTimeoutError,
+        InvalidMessagesError,
+        LineTooLongError,
+        MissingCredentialsError,
+        NoProviderAvailableError,
+        PartialResponseError,
+        PermissionDeniedError,
+        PluginError,
+        PluginWarning,
+        ProtocolError,
+        ProviderBenchedError,
+        ProviderConnectionError,
+        ProviderError,
+        ProviderNotFoundError,
+        ProviderTimeoutError,
+        RateLimitError,
+        RequestRejectedError,
+        ServerError,
+        TotalTimeoutError,
+        TruncatedResponseError,
+        UpstreamError,
+    )
     from .events import RouterEvent
     from .health import CircuitBreaker, InMemoryHealthStore
     from .hookspecs import hookimpl
@@ -81,6 +213,9 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        # import_module binds the submodule as an attribute of this package.
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'g4f_lite' has no attribute {name!r}")
