@@ -93,7 +93,7 @@ def test_common_errors_are_exported_at_the_top_level() -> None:
 
 def test_all_is_sorted_complete_and_listed_by_dir() -> None:
     exported = g4f_lite.__all__
-    assert len(exported) == len(set(exported))
+    assert exported == sorted(set(exported))
     assert set(ERROR_NAMES) <= set(exported)
     assert "errors" in exported
     out = json.loads(
