@@ -43,6 +43,7 @@ __all__ = [
     "parse_json",
     "parse_retry_after",
     "raise_for_status",
+    "read_body",
     "request_timeout",
     "sse_event",
 ]
@@ -291,6 +292,21 @@ async def drain(response: aiohttp.ClientResponse, limit: int = 64 * 1024) -> Non
                 await response.content.read(limit)
         else:  # Python 3.10
             await asyncio.wait_for(response.content.read(limit), _DRAIN_SECONDS)
+
+
+async def read_body(response: aiohttp.ClientResponse, provider: str, limit: int) -> bytes:
+    """Read a whole body of at most ``limit`` bytes.
+
+    For answers read at once (a chat page, a JSON reply): a larger body
+    raises :class:`~g4f_lite.errors.LineTooLongError` naming ``provider``
+    instead of filling memory with whatever the server sends.
+    """
+    body = bytearray()
+    while chunk := await response.content.read(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise LineTooLongError(provider, limit)
+    return bytes(body)
 
 
 async def iter_lines(

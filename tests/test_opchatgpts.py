@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+import g4f_lite_opchatgpts
 import pytest
+from g4f_lite_opchatgpts import forget_nonces
 
 import g4f_lite
 from g4f_lite import errors
@@ -25,6 +29,14 @@ def one_attempt() -> None:
     (Its retries, failover and timeouts are tested in ``test_router_*.py``.)
     """
     set_default_router(Router(retry=RetryPolicy(max_attempts=1)))
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_nonces() -> Iterator[None]:
+    """Emulators reuse ports: a nonce remembered for one test's site must not reach the next."""
+    forget_nonces()
+    yield
+    forget_nonces()
 
 
 async def ask(site: AIEngineEmulator, messages: Messages = HELLO, **kwargs: Any) -> str:
@@ -236,3 +248,148 @@ async def test_end_event_data_is_json_encoded_twice(site: AIEngineEmulator) -> N
     end = json.loads(lines[-1][len(b"data: ") :])
     assert end["type"] == "end" and isinstance(end["data"], str)
     assert json.loads(end["data"])["reply"] == "Hello from the AI Engine emulator! You said: hi"
+
+
+# -- self-contained: the public g4f-lite API only ---------------------------------
+
+PACKAGE = Path(g4f_lite_opchatgpts.__file__).parent
+
+
+def imported_modules(source: str) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_the_reference_provider_imports_no_other_plugin() -> None:
+    sources = sorted(PACKAGE.rglob("*.py"))
+    assert sources
+    for source in sources:
+        modules = imported_modules(source.read_text(encoding="utf-8"))
+        assert not [m for m in modules if m.split(".")[0] == "g4f_lite_aiengine"], source
+        # Anything from g4f-lite comes from its public modules.
+        private = [m for m in modules if m.startswith("g4f_lite.") and "._" in f".{m}"]
+        assert not private, (source, private)
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert "g4f-lite-aiengine" not in pyproject
+
+
+# -- use_nonce=True: AI Engine >= 2.0 ---------------------------------------------
+
+PAGE = "/chatgpt-free-use/"
+SUBMIT = "GET /chatgpt-free-use/", "POST /wp-json/mwai-ui/v1/chats/submit"
+
+
+def calls(site: AIEngineEmulator) -> list[str]:
+    return [f"{r.method} {r.path}" for r in site.requests]
+
+
+async def ask_with_nonce(site: AIEngineEmulator, **kwargs: Any) -> str:
+    return await ask(site, use_nonce=True, **kwargs)
+
+
+async def test_the_nonce_is_read_from_the_chat_page_and_remembered() -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE, reply="fine") as site:
+        assert await ask_with_nonce(site) == "fine"
+        assert await ask_with_nonce(site) == "fine"
+        page, submit = SUBMIT
+        assert calls(site) == [page, submit, submit]  # the page is read once
+        assert site.requests[-1].headers["X-WP-Nonce"] == site.nonce
+        assert site.requests[-1].headers["Referer"] == f"{site.url}{PAGE}"
+
+
+async def test_a_nonce_site_without_use_nonce_is_an_authentication_error() -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE) as site:
+        with pytest.raises(errors.AuthenticationError, match="rest_forbidden"):
+            await ask(site)
+        assert calls(site) == [SUBMIT[1]]
+
+
+async def test_a_stale_nonce_is_fetched_again_once() -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE, reply="fine") as site:
+        assert await ask_with_nonce(site) == "fine"
+        site.revoke_nonces()
+        site.requests.clear()
+        assert await ask_with_nonce(site) == "fine"
+        page, submit = SUBMIT
+        assert calls(site) == [submit, page, submit]
+        assert site.requests[-1].headers["X-WP-Nonce"] == site.nonce
+
+
+async def test_a_fresh_nonce_that_is_refused_is_not_fetched_again() -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE) as site:
+        site.faults.append(Fault.http_status(403))  # rest_cookie_invalid_nonce, at once
+        with pytest.raises(errors.PermissionDeniedError, match="rest_cookie_invalid_nonce"):
+            await ask_with_nonce(site)
+        assert calls(site) == list(SUBMIT)  # no loop: the nonce was brand new
+
+
+async def test_a_page_without_a_nonce_is_a_clear_protocol_error() -> None:
+    async with AIEngineEmulator(generation="3.x", page_path=PAGE) as site:
+        with pytest.raises(errors.ProtocolError, match="carries no restNonce") as info:
+            await ask_with_nonce(site)
+        assert info.value.provider == "Opchatgpts"
+
+
+@pytest.mark.parametrize("value", ["abc\r\nX-Injected: 1", "tab\there", "caf\u00e9"])
+async def test_a_bad_page_nonce_is_refused_and_not_remembered(value: str) -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE, reply="fine") as site:
+        site.faults.append(Fault.bad_credential("page", value))
+        with pytest.raises(errors.ProtocolError, match="nonce") as info:
+            await ask_with_nonce(site)
+        assert value not in str(info.value)
+        assert calls(site) == [SUBMIT[0]]  # never sent
+        assert await ask_with_nonce(site) == "fine"
+        assert calls(site).count(SUBMIT[0]) == 2  # fetched again
+
+
+async def test_a_bad_new_token_is_never_kept() -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE, reply="fine") as site:
+        assert await ask_with_nonce(site) == "fine"
+        site.faults.append(Fault.bad_credential("new_token"))
+        with pytest.raises(errors.ProtocolError, match="new_token") as info:
+            await ask_with_nonce(site)
+        assert "\r\n" not in str(info.value)
+        site.requests.clear()
+        assert await ask_with_nonce(site) == "fine"
+        assert calls(site) == list(SUBMIT)  # the page was read again
+        assert site.requests[-1].headers["X-WP-Nonce"] == site.nonce
+
+
+async def test_a_bad_nonce_response_header_is_never_kept() -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE, reply="fine") as site:
+        site.faults.append(Fault.bad_credential("header", "bad nonce"))
+        with pytest.raises(errors.ProtocolError, match="X-WP-Nonce"):
+            await ask_with_nonce(site)
+        assert await ask_with_nonce(site) == "fine"
+        assert calls(site).count(SUBMIT[0]) == 2
+
+
+async def test_a_rotated_nonce_from_end_is_used_next() -> None:
+    # Without the header, only end.new_token tells the client the next nonce.
+    async with AIEngineEmulator(
+        generation="2.8.5", page_path=PAGE, reply="fine", refresh_header=False
+    ) as site:
+        assert await ask_with_nonce(site) == "fine"
+        old = site.nonce
+        site.advance(13)  # the nonce is now 12-24 hours old: accepted and replaced
+        assert await ask_with_nonce(site) == "fine"
+        assert site.nonce != old
+        assert await ask_with_nonce(site) == "fine"
+        assert [r.headers["X-WP-Nonce"] for r in site.requests[1:]] == [old, old, site.nonce]
+        assert calls(site).count(SUBMIT[0]) == 1
+
+
+async def test_the_remembered_nonce_is_masked_in_errors() -> None:
+    async with AIEngineEmulator(generation="2.0", page_path=PAGE, reply="fine") as site:
+        assert await ask_with_nonce(site) == "fine"
+        nonce = site.nonce
+        site.faults.append(Fault.error_event(after=0, message=f"nonce {nonce} is not valid"))
+        with pytest.raises(errors.UpstreamError) as info:
+            await ask_with_nonce(site)
+    assert nonce not in str(info.value)
+    assert "nonce *** is not valid" in str(info.value)

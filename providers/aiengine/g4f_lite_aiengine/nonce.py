@@ -32,10 +32,11 @@ from g4f_lite.http import (
     loads_json,
     parse_json,
     raise_for_status,
+    read_body,
     request_timeout,
 )
 
-from .protocol import START_SESSION_PATH, browser_headers, read_body
+from .protocol import START_SESSION_PATH, browser_headers
 
 if TYPE_CHECKING:
     import aiohttp

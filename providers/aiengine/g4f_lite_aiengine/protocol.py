@@ -25,7 +25,6 @@ from g4f_lite.errors import (
     BrokenLineError,
     HTTPStatusError,
     InvalidMessagesError,
-    LineTooLongError,
     ProtocolError,
     ProviderError,
     RequestRejectedError,
@@ -39,6 +38,7 @@ from g4f_lite.http import (
     drain,
     iter_lines,
     loads_json,
+    read_body,
     sse_event,
 )
 from g4f_lite.types import Messages
@@ -59,7 +59,7 @@ __all__ = [
     "is_rejection",
     "iter_text",
     "parse_reply",
-    "read_body",
+    "read_body",  # now g4f_lite.http.read_body; kept importable from here
     "rejected",
     "split_messages",
 ]
@@ -283,16 +283,6 @@ async def iter_text(
         yield end.reply
         return
     raise TruncatedResponseError(provider, "the stream closed without an 'end' event")
-
-
-async def read_body(response: aiohttp.ClientResponse, provider: str, limit: int) -> bytes:
-    """Read a whole body of at most ``limit`` bytes (a larger one is a clear error)."""
-    body = bytearray()
-    while chunk := await response.content.read(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise LineTooLongError(provider, limit)
-    return bytes(body)
 
 
 def parse_reply(provider: str, body: bytes) -> EndPayload:
