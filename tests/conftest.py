@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from g4f_lite_aiengine import forget_sites
+from g4f_lite_opchatgpts import forget_nonces
 
 from g4f_lite import config
 from g4f_lite.health import default_health_store
@@ -35,10 +36,12 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Emulators reuse ports: a nonce remembered for one test's site must not
     # leak into the next test's.
     forget_sites()
+    forget_nonces()
     yield
     config.reset()
     registry.reset()
     forget_sites()
+    forget_nonces()
 
 
 #: Every first-party plugin's entry point. The core tests keep to the
