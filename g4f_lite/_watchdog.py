@@ -7,15 +7,15 @@ growing heap. And anything per chunk beyond an integer increment (a clock
 read, ``asyncio.current_task()``) showed in long streams' throughput.
 
 So each request gets a :class:`Guard`, and one :class:`_Scheduler` per event
-loop owns a single timer for all of them. The consuming loop only bumps
-:attr:`Guard.seq` before and after each wait (odd: waiting for the provider;
-even: the caller holds the stream, which never counts as idle)::
+loop owns a single timer for all of them. The consuming loop only tells the
+guard before and after each wait (:meth:`Guard.waiting`, :meth:`Guard.received`:
+each bumps a counter, odd while waiting for the provider, even while the
+caller holds the stream, which never counts as idle)::
 
     guard = Guard(first=..., idle=..., total=...)
     try:
         while True:
-            guard.seq += 1
-            if guard.fired:             # a deadline passed between chunks
+            if guard.waiting():         # a deadline passed between chunks
                 raise ...
             try:
                 chunk = await chunks.__anext__()
@@ -23,7 +23,7 @@ even: the caller holds the stream, which never counts as idle)::
                 if (kind := guard.claim()) is not None:
                     raise MyTimeout(kind) from None
                 raise
-            guard.seq += 1
+            guard.received()
     finally:
         guard.close()
 
@@ -122,11 +122,11 @@ class Guard:
         "_period",
         "_scheduler",
         "_seen",
+        "_seq",
         "_since",
         "_task",
         "_total_at",
         "fired",
-        "seq",
     )
 
     def __init__(
@@ -134,7 +134,8 @@ class Guard:
     ) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[Any] | None = asyncio.current_task()
-        self.seq = 0
+        # Odd while the reader waits for the provider; a change tells _check of progress.
+        self._seq = 0
         #: ``"first_chunk"``, ``"idle"`` or ``"total"`` once that limit has passed.
         self.fired: str | None = None
         self._cancelled = False
@@ -150,6 +151,15 @@ class Guard:
         if when < math.inf:
             scheduler.add(self, when)
 
+    def waiting(self) -> str | None:
+        """Before waiting for the provider: the limit that has passed already, if any."""
+        self._seq += 1
+        return self.fired
+
+    def received(self) -> None:
+        """After the provider answered: the caller holds the stream (never idle)."""
+        self._seq += 1
+
     def rebind(self) -> None:
         """Make the current task the one to interrupt (a stream handed to its reader)."""
         self._task = asyncio.current_task()
@@ -158,7 +168,7 @@ class Guard:
         """Fire what has expired; return when to look again (``inf``: never)."""
         if self.fired is not None:
             return math.inf
-        seq = self.seq
+        seq = self._seq
         if now >= self._total_at - _TOLERANCE:
             return self._fire("total")
         if seq <= 1 and now >= self._first_at - _TOLERANCE:
@@ -181,7 +191,7 @@ class Guard:
         # Only a task waiting for the provider is cancelled; otherwise the
         # reading loop sees `fired` before its next wait.
         task = self._task
-        if self.seq & 1 and task is not None and not task.done():
+        if self._seq & 1 and task is not None and not task.done():
             self._cancelled = True
             task.cancel()
         return math.inf

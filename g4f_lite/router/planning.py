@@ -1,0 +1,281 @@
+"""Planning: the :class:`Router`, its settings, and the choice of candidates for a request.
+
+:meth:`Router.plan` validates a request and picks the providers that may serve
+it, without sending anything; the :class:`~g4f_lite.router.call.RoutedCall` it
+returns runs the call. Also here: the keyword arguments each provider is
+called with (:meth:`Router.kwargs_for`), the events, and the process-wide
+:func:`default_router`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .. import config, errors
+from ..clock import Clock, MonotonicClock
+from ..events import Listener, RouterEvent
+from ..health import HealthStore, default_health_store, health_key
+from ..policies import RetryPolicy, Timeouts, check_non_negative, check_positive
+from ..provider import BaseProvider
+from ..registry import registry
+from ..selection import ProvidersArg, exclusions, resolve
+from ..strategies import StrategyArg, get_strategy
+from ..types import Messages, ProviderHealth, validate_messages
+from .call import RoutedCall
+
+__all__ = ["Router", "default_router", "set_default_router"]
+
+# The package's one logger: its name is the documented one.
+logger = logging.getLogger("g4f_lite.router")
+
+
+class Router:
+    """Routes chat requests over providers, with retries, failover and circuit breaking.
+
+    Everything is optional; ``Router()`` picks among every working provider,
+    in registry order. See ``docs/router.md``.
+
+    * ``providers``: the candidates (names or classes), used as given, even
+      when marked not working; ``None``: choose from the registry per request.
+    * ``strategy``: the order to try them (a name or a
+      :class:`~g4f_lite.strategies.Strategy`).
+    * ``retry``: attempts per provider and the backoff between them.
+    * ``timeouts``: connect, first-chunk, idle and total limits.
+    * ``max_providers``: at most this many providers tried per call.
+    * ``health``: where health lives; defaults to the process-wide store that
+      :func:`g4f_lite.providers` reports (its breaker sets the cooldowns).
+    * ``wait_for_cooldown`` / ``max_cooldown_wait``: when every candidate is
+      benched, wait up to this long for the first to come back, or fail at once.
+    * ``clock``: ``now()`` and ``sleep()``; a fake one makes tests instant.
+    * ``on_event``: callbacks for every :class:`~g4f_lite.events.RouterEvent`.
+    * ``provider_kwargs``: extra keyword arguments per provider name (e.g.
+      credentials); they win over the call's own.
+    """
+
+    def __init__(
+        self,
+        providers: ProvidersArg = None,
+        *,
+        strategy: StrategyArg = "ordered",
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        max_providers: int | None = None,
+        health: HealthStore | None = None,
+        wait_for_cooldown: bool = True,
+        max_cooldown_wait: float = 10.0,
+        clock: Clock | None = None,
+        on_event: Listener | Sequence[Listener] = (),
+        provider_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if max_providers is not None and max_providers < 1:
+            raise errors.ConfigurationError("max_providers must be at least 1 or None")
+        check_non_negative("max_cooldown_wait", max_cooldown_wait)
+        self.providers = providers
+        self.strategy = get_strategy(strategy)
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.max_providers = max_providers
+        self.health: HealthStore = health if health is not None else default_health_store()
+        self.wait_for_cooldown = wait_for_cooldown
+        self.max_cooldown_wait = max_cooldown_wait
+        self.clock: Clock = clock or MonotonicClock()
+        self.listeners: list[Listener] = [on_event] if callable(on_event) else list(on_event)
+        self.provider_kwargs = {
+            name.lower(): dict(kwargs) for name, kwargs in (provider_kwargs or {}).items()
+        }
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any] | config.RouterSettings, *, source: str = "settings"
+    ) -> Router:
+        """A router from a ``[router]`` configuration table, or those settings validated.
+
+        Keys: ``strategy``, ``max_providers``, ``wait_for_cooldown``,
+        ``max_cooldown_wait``, a ``retry`` table (the fields of
+        :class:`RetryPolicy`) and a ``timeouts`` table (those of
+        :class:`Timeouts`). A table is validated by the configuration layer
+        (:func:`g4f_lite.router_settings.validate_router_table`); any mistake is
+        a :class:`~g4f_lite.errors.ConfigurationError` naming ``source``, the
+        table and the key. Keys the table leaves out keep the router's defaults.
+        """
+        validated = config.validate_router_table(settings, source=source)
+        return cls(**validated.router_options())
+
+    # -- planning ----------------------------------------------------------
+
+    def plan(
+        self,
+        model: str,
+        messages: object,
+        *,
+        provider: ProvidersArg = None,
+        stream: bool = False,
+        strategy: StrategyArg | None = None,
+        timeout: float | Timeouts | None = None,
+        **kwargs: Any,
+    ) -> RoutedCall:
+        """Validate a request and choose its candidates, without sending anything.
+
+        ``provider`` overrides the router's providers; ``strategy`` and
+        ``timeout`` (a number: the total deadline; a :class:`Timeouts`: all
+        limits) override the router's for this call. Other keyword arguments
+        go to the provider. Raises :class:`~g4f_lite.errors.NoProviderAvailableError`
+        naming what excluded each provider when none qualifies.
+        """
+        if not isinstance(model, str):
+            raise errors.ConfigurationError(f"model must be a string, got {type(model).__name__}")
+        checked = validate_messages(messages)
+        chosen_strategy = get_strategy(strategy) if strategy is not None else self.strategy
+        if isinstance(timeout, Timeouts):
+            timeouts = timeout
+        elif timeout is not None:
+            check_positive("timeout", timeout)
+            timeouts = replace(self.timeouts, total=timeout)
+        else:
+            timeouts = self.timeouts
+        spec = provider if provider is not None else self.providers
+        if spec is not None:
+            candidates = resolve(spec)
+            for candidate in candidates:
+                if not config.is_enabled(candidate.name):
+                    raise errors.ConfigurationError(
+                        f"provider {candidate.name} is disabled in "
+                        f"{config.current_config().source} (enabled = false)"
+                    )
+        else:
+            candidates = self._select(model, checked, stream, kwargs)
+        return RoutedCall(
+            self,
+            candidates,
+            model,
+            checked,
+            kwargs,
+            strategy=chosen_strategy,
+            timeouts=timeouts,
+            single=spec is not None and len(candidates) == 1,
+        )
+
+    def _select(
+        self, model: str, messages: Messages, stream: bool, kwargs: Mapping[str, Any]
+    ) -> list[type[BaseProvider]]:
+        chosen: list[type[BaseProvider]] = []
+        excluded: dict[str, list[str]] = {}
+        for entry in registry.entries():
+            if not config.is_enabled(entry.provider.name):
+                excluded[entry.provider.name] = ["disabled in the configuration"]
+                continue
+            reasons = exclusions(
+                entry.provider, model, messages, stream, self.kwargs_for(entry.provider, kwargs)
+            )
+            if reasons:
+                excluded[entry.provider.name] = reasons
+            else:
+                chosen.append(entry.provider)
+        if not chosen:
+            detail = "; ".join(f"{name}: {', '.join(why)}" for name, why in excluded.items())
+            wanted = f"model {model!r}" if model else "this request"
+            raise errors.NoProviderAvailableError(
+                f"no working provider can serve {wanted} "
+                f"({detail or 'no provider is registered'}); "
+                "name one explicitly with provider=... to bypass these checks",
+                excluded,
+            )
+        return chosen
+
+    def kwargs_for(self, provider: type[BaseProvider], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments ``provider`` is called with.
+
+        Layered, later winning: the options of its ``[providers.NAME]``
+        configuration table, the call's own (those left unset, like
+        ``proxy=None``, don't hide configured ones), then this router's
+        ``provider_kwargs``.
+        """
+        configured = config.provider_options(provider.name) if config.has_tables() else None
+        own = self.provider_kwargs.get(provider.name.lower())
+        if not configured and not own:
+            return dict(kwargs)
+        merged = dict(configured or {})
+        merged.update((key, value) for key, value in kwargs.items() if value is not None)
+        merged.update(own or {})
+        return merged
+
+    # -- running -----------------------------------------------------------
+
+    def stream(self, model: str, messages: object, **options: Any) -> AsyncIterator[str]:
+        """Stream the answer's chunks; takes the arguments of :meth:`plan`.
+
+        Planning errors raise here, before iteration starts.
+        """
+        return self.plan(model, messages, stream=True, **options).stream()
+
+    async def complete(self, model: str, messages: object, **options: Any) -> str:
+        """Return the whole answer; takes the arguments of :meth:`plan`."""
+        return await self.plan(model, messages, stream=False, **options).text()
+
+    def health_of(
+        self, provider: str | type[BaseProvider], base_url: str | None = None
+    ) -> ProviderHealth:
+        """The live health of one provider in this router's store.
+
+        At the target a call with ``base_url`` would use: by default the
+        configured ``base_url``, else the provider's own ``url``.
+        """
+        cls: type[BaseProvider] | None = provider if isinstance(provider, type) else None
+        if cls is None:
+            try:
+                cls = registry.get(str(provider))
+            except errors.ProviderNotFoundError:
+                return self.health.snapshot(str(provider).lower(), self.clock.now())
+        key = health_key(cls, self.kwargs_for(cls, {"base_url": base_url}))
+        return self.health.snapshot(key, self.clock.now())
+
+    def observed(self) -> bool:
+        """Whether anything listens to events (so the hot path can skip building them)."""
+        return bool(self.listeners) or registry.has_hookimpls("router_event")
+
+    def emit(self, event: RouterEvent) -> None:
+        """Send ``event`` to the listeners and the ``router_event`` plugin hook."""
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # observers must never break a call
+                logger.exception("router event listener %r failed", listener)
+        hook = registry.plugin_manager.hook.router_event
+        if hook.get_hookimpls():
+            try:
+                hook(event=event)
+            except Exception:
+                logger.exception("a router_event hook implementation failed")
+
+
+_default: Router | None = None
+
+
+# The configuration the default router was built from: configure() swaps the
+# Config object, and the next call then builds a router from its [router] table.
+_default_config: config.Config | None = None
+
+
+def default_router() -> Router:
+    """The router ``ChatCompletion`` uses when it is given none.
+
+    Built on first use from the ``[router]`` table of the current
+    configuration (see :meth:`Router.from_settings`), and rebuilt after
+    :func:`g4f_lite.configure` changes it, unless :func:`set_default_router`
+    installed one.
+    """
+    global _default, _default_config
+    current = config.current_config()
+    if _default is None or (_default_config is not None and _default_config is not current):
+        _default = Router.from_settings(current.router, source=current.source)
+        _default_config = current
+    return _default
+
+
+def set_default_router(router: Router | None) -> None:
+    """Replace the default router (``None``: back to one built from the configuration)."""
+    global _default, _default_config
+    _default, _default_config = router, None
