@@ -1,15 +1,19 @@
-"""What every benchmark here shares: emulators in their own processes, timing, load."""
+"""What every benchmark here shares: emulators and serve in their own processes, timing, load."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
-__all__ = ["emulator", "many", "timed"]
+__all__ = ["announced", "emulator", "many", "serve_process", "timed"]
 
 
 @contextmanager
@@ -34,6 +38,38 @@ def announced(cmd: list[str]) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def serve_process(
+    config: Path, env: Mapping[str, str] | None = None, on_line: Callable[[str], None] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``g4f-lite serve --config config`` in its own process; yields its base URL and pid.
+
+    ``env`` adds environment variables; ``on_line`` sees every log line after
+    the first. The log is read to the end either way: a full pipe would stall it.
+    """
+    cmd = [sys.executable, "-m", "g4f_lite.cli", "--config", str(config), "serve", "--port", "0"]
+    environ = {**os.environ, "G4F_LITE_API_KEY": "", **(env or {})}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=environ)
+    try:
+        assert proc.stderr is not None
+        ready = proc.stderr.readline()
+        match = re.search(r"at (http://\S+/v1) ", ready)
+        if match is None:
+            raise RuntimeError(f"the server did not start: {ready}")
+        stderr = proc.stderr
+
+        def keep_reading() -> None:
+            for line in stderr:
+                if on_line is not None:
+                    on_line(line)
+
+        threading.Thread(target=keep_reading, daemon=True).start()
+        yield match.group(1), proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 async def timed(make: Callable[[], Awaitable[int]]) -> tuple[float, int]:

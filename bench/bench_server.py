@@ -15,15 +15,11 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -31,7 +27,7 @@ import aiohttp
 
 os.environ["G4F_LITE_PLUGINS"] = "opchatgpts,aiengine"
 
-from _common import emulator, many, timed
+from _common import emulator, many, serve_process, timed
 
 import g4f_lite
 
@@ -53,26 +49,6 @@ def cpu_seconds(pid: int | None = None) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # utime and stime: fields 14 and 15 of stat(5), counted from the state field (3rd).
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def server(config: Path) -> Iterator[tuple[str, int]]:
-    """``g4f-lite serve`` in its own process; yields its base URL (ending in /v1) and pid."""
-    cmd = [sys.executable, "-m", "g4f_lite.cli", "--config", str(config), "serve", "--port", "0"]
-    env = {**os.environ, "G4F_LITE_API_KEY": ""}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stderr is not None
-        ready = proc.stderr.readline()
-        match = re.search(r"at (http://\S+/v1) ", ready)
-        if match is None:
-            raise RuntimeError(f"the server did not start: {ready}")
-        # Keep reading its log (one access line per request): a full pipe would stall it.
-        threading.Thread(target=proc.stderr.read, daemon=True).start()
-        yield match.group(1), proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 async def direct(provider: str) -> int:
@@ -121,7 +97,7 @@ async def run(args: argparse.Namespace) -> None:
         config = Path(tmp, "g4f-lite.toml")
         config.write_text(declarations(long_url, short_url))  # noqa: ASYNC240 - before timing
         g4f_lite.configure(config)
-        with server(config) as (url, pid):
+        with serve_process(config) as (url, pid):
             connector = aiohttp.TCPConnector(limit=100)
             async with aiohttp.ClientSession(connector=connector) as session:
                 contenders: list[tuple[str, Callable[[str], Awaitable[int]], int | None]] = [

@@ -28,16 +28,14 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-from _common import announced
+from _common import announced, serve_process
 
 from g4f_lite.testing import AIEngineEmulator, Fault
 
@@ -109,29 +107,16 @@ def emulator(rate: float, seed: int) -> Iterator[str]:
 
 @contextlib.contextmanager
 def server(config: Path) -> Iterator[tuple[str, int, list[str]]]:
-    """``g4f-lite serve`` in its own process; yields its base URL, pid and log lines."""
-    cmd = [sys.executable, "-m", "g4f_lite.cli", "--config", str(config), "serve", "--port", "0"]
-    env = {**os.environ, "G4F_LITE_API_KEY": "", "G4F_LITE_PLUGINS": "opchatgpts,aiengine"}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    """``g4f-lite serve`` in its own process; yields its base URL, pid and bad log lines."""
     log: list[str] = []
-    try:
-        assert proc.stderr is not None
-        ready = proc.stderr.readline()
-        match = re.search(r"at (http://\S+/v1) ", ready)
-        if match is None:
-            raise RuntimeError(f"the server did not start: {ready}")
-        stderr = proc.stderr
 
-        def keep_reading() -> None:  # a full pipe would stall the server
-            for line in stderr:
-                if "Traceback" in line or "-> 500" in line or " ERROR " in line:
-                    log.append(line.rstrip())
+    def keep_bad(line: str) -> None:
+        if "Traceback" in line or "-> 500" in line or " ERROR " in line:
+            log.append(line.rstrip())
 
-        threading.Thread(target=keep_reading, daemon=True).start()
-        yield match.group(1), proc.pid, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    plugins = {"G4F_LITE_PLUGINS": "opchatgpts,aiengine"}
+    with serve_process(config, plugins, keep_bad) as (url, pid):
+        yield url, pid, log
 
 
 def resources(pid: int) -> tuple[float, int]:
