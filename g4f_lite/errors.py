@@ -376,6 +376,9 @@ class HTTPStatusError(ProviderError):
     when it said anything; ``retry_after`` is its ``Retry-After`` in seconds.
     """
 
+    #: Statuses that make an error of this class a ``request_fault``.
+    fault_statuses: frozenset[int] = frozenset()
+
     def __init__(
         self,
         provider: str,
@@ -397,6 +400,8 @@ class HTTPStatusError(ProviderError):
         if retry_after is not None:
             parts.append(f"(retry after {retry_after:g}s)")
         super().__init__(provider, " ".join(parts))
+        if status in self.fault_statuses:
+            self.request_fault = True
 
 
 #: 4xx statuses that mean "this request is wrong", not "this provider is broken".
@@ -410,17 +415,8 @@ class BadRequestError(HTTPStatusError):
     elsewhere or again would not help, and the provider is not to blame.
     """
 
-    def __init__(
-        self,
-        provider: str,
-        status: int,
-        server_message: str = "",
-        *,
-        code: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(provider, status, server_message, code=code, retry_after=retry_after)
-        self.request_fault = status in REQUEST_FAULT_STATUSES
+    #: The statuses among this class's that are the request's fault.
+    fault_statuses: frozenset[int] = REQUEST_FAULT_STATUSES
 
 
 class AuthenticationError(HTTPStatusError):
