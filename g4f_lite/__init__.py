@@ -96,6 +96,7 @@ _ERRORS = (
     "ServerError",
     "TotalTimeoutError",
     "TruncatedResponseError",
+    "UnsupportedFeatureError",
     "UpstreamError",
 )
 _EXPORTS.update(dict.fromkeys(_ERRORS, "errors"))
@@ -151,6 +152,7 @@ __all__ = [
     "Timeouts",
     "TotalTimeoutError",
     "TruncatedResponseError",
+    "UnsupportedFeatureError",
     "UpstreamError",
     "__version__",
     "configure",
@@ -199,6 +201,7 @@ if TYPE_CHECKING:
         ServerError,
         TotalTimeoutError,
         TruncatedResponseError,
+        UnsupportedFeatureError,
         UpstreamError,
     )
     from .events import RouterEvent

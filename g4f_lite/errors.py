@@ -133,6 +133,22 @@ class InvalidMessagesError(ConfigurationError):
     param = "messages"
 
 
+class UnsupportedFeatureError(ConfigurationError):
+    """The request needs something this provider cannot do (tools, images, JSON mode).
+
+    Raised before any request when a caller names such a provider, and by a
+    provider for input it cannot take (e.g. an image sent to a text-only
+    site): a request fault, never held against the provider. ``feature`` is
+    ``"tools"``, ``"vision"`` or ``"json_mode"``.
+    """
+
+    def __init__(self, provider: str, feature: str, message: str) -> None:
+        self.provider = provider
+        self.feature = feature
+        self.param = {"tools": "tools", "json_mode": "response_format"}.get(feature, "messages")
+        super().__init__(f"{provider}: {message}")
+
+
 class PluginError(G4FLiteError):
     """A plugin could not be loaded or registered something invalid."""
 

@@ -2,7 +2,9 @@
 
 A provider is a class (never instantiated, as in the seed) whose class
 attributes describe what it can do and whose ``create_async_generator``
-classmethod streams an answer as text chunks.
+classmethod streams an answer: text chunks (``str``), and, for providers that
+have them, the events of :mod:`g4f_lite.types` (tool-call deltas, usage,
+finish reason, reasoning).
 """
 
 from __future__ import annotations
@@ -17,18 +19,40 @@ from typing import Any, ClassVar
 
 from . import errors
 from .redact import scrub_error, secret_values
-from .types import Messages, ProviderInfo
+from .types import Chunk, Messages, ProviderInfo
 
 __all__ = [
     "CREDENTIAL_KWARGS",
+    "SAMPLING_OPTIONS",
+    "TOOL_OPTIONS",
     "AsyncGeneratorProvider",
     "BaseProvider",
     "close_stream",
+    "collect",
     "run_provider",
+    "text_only",
 ]
 
 #: Provider keyword arguments that carry credentials (see ``has_credentials``).
 CREDENTIAL_KWARGS = frozenset({"api_key", "access_token", "auth", "cookies", "token"})
+
+#: The sampling options a caller may set. A provider lists those it honours
+#: in ``sampling_options``; the router drops the others before calling it.
+SAMPLING_OPTIONS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "user",
+    }
+)
+#: The options that come with ``tools``; only ``supports_tools`` providers get them.
+TOOL_OPTIONS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
 
 
 class BaseProvider(abc.ABC):
@@ -52,6 +76,17 @@ class BaseProvider(abc.ABC):
     #: The provider folds a system message into the conversation itself, so the
     #: router may send it one although ``supports_system_message`` is False.
     folds_system_message: ClassVar[bool] = False
+    #: It takes ``tools`` (and ``tool_choice``, ``parallel_tool_calls``) and
+    #: messages with ``tool_calls``/``tool`` turns, and yields
+    #: :class:`~g4f_lite.types.ToolCallDelta` events.
+    supports_tools: ClassVar[bool] = False
+    #: It takes ``image_url`` parts in user messages.
+    supports_vision: ClassVar[bool] = False
+    #: It honours ``response_format`` (JSON mode or a JSON schema).
+    supports_json_mode: ClassVar[bool] = False
+    #: The sampling options (of :data:`SAMPLING_OPTIONS`) it honours; the
+    #: router drops the others, with a debug log line, before calling it.
+    sampling_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -66,10 +101,15 @@ class BaseProvider(abc.ABC):
         messages: Messages,
         proxy: str | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[str]:
-        """Stream the answer to ``messages`` as text chunks.
+    ) -> AsyncIterator[Chunk]:
+        """Stream the answer to ``messages``: text chunks, and events if it has any.
 
-        ``messages`` are validated plain dicts. Implementations raise
+        ``messages`` are validated plain dicts (see :data:`~g4f_lite.types.Messages`).
+        A provider without ``supports_vision`` or ``supports_tools`` never
+        receives image parts or tool turns. ``stream=False`` is passed when the
+        caller wants the whole answer at once, so a provider whose upstream
+        API has a non-streamed request may use it. Besides ``str`` it may yield
+        the events of :mod:`g4f_lite.types`. Implementations raise
         :class:`~g4f_lite.errors.ProviderError` subclasses for failures; any
         ``aiohttp`` error that escapes is mapped to one by the framework.
         """
@@ -119,6 +159,10 @@ class BaseProvider(abc.ABC):
             supports_system_message=cls.supports_system_message,
             supports_gpt_35_turbo=cls.supports_gpt_35_turbo,
             supports_gpt_4=cls.supports_gpt_4,
+            supports_tools=cls.supports_tools,
+            supports_vision=cls.supports_vision,
+            supports_json_mode=cls.supports_json_mode,
+            sampling_options=sorted(cls.sampling_options),
             models=list(cls.models),
             default_model=cls.default_model,
             plugin=plugin,
@@ -134,17 +178,19 @@ class AsyncGeneratorProvider(BaseProvider):
     async def create_async(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> str:
-        """Return the whole answer as one string."""
+        """Return the whole answer's text as one string (events are left out)."""
         return await collect(run_provider(cls, model, messages, proxy=proxy, **kwargs), cls.name)
 
     @classmethod
     def create_completion(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> Iterator[str]:
-        """Stream the answer synchronously (from any thread, even one running a loop)."""
+        """Stream the answer's text synchronously (from any thread, even one running a loop)."""
         from ._portal import portal
 
-        return portal().iterate(run_provider(cls, model, messages, proxy=proxy, **kwargs))
+        return portal().iterate(
+            text_only(run_provider(cls, model, messages, proxy=proxy, **kwargs))
+        )
 
 
 async def close_stream(chunks: AsyncIterator[Any]) -> None:
@@ -154,12 +200,21 @@ async def close_stream(chunks: AsyncIterator[Any]) -> None:
         await aclose()
 
 
-async def collect(chunks: AsyncIterator[str], provider: str) -> str:
-    """Join a stream; on failure attach the text received so far to the error."""
+async def text_only(chunks: AsyncIterator[Chunk]) -> AsyncIterator[str]:
+    """The text chunks of a stream, without its events."""
+    async with aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            if type(chunk) is str:
+                yield chunk
+
+
+async def collect(chunks: AsyncIterator[Chunk], provider: str) -> str:
+    """Join a stream's text; on failure attach the text received so far to the error."""
     parts: list[str] = []
     try:
         async for chunk in chunks:
-            parts.append(chunk)
+            if type(chunk) is str:
+                parts.append(chunk)
     except errors.ProviderError as exc:
         exc.partial = "".join(parts)
         raise
@@ -171,7 +226,7 @@ async def run_provider(
     model: str,
     messages: Messages,
     **kwargs: Any,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[Chunk]:
     """Stream from ``provider``, turning transport failures into typed errors.
 
     Provider authors use aiohttp directly; mapping its exceptions here, once,

@@ -417,6 +417,9 @@ class Registry:
         supports_system_message: bool | None = None,
         supports_gpt_35_turbo: bool | None = None,
         supports_gpt_4: bool | None = None,
+        supports_tools: bool | None = None,
+        supports_vision: bool | None = None,
+        supports_json_mode: bool | None = None,
         model: str | None = None,
         plugin: str | None = None,
     ) -> list[Entry]:
@@ -429,6 +432,9 @@ class Registry:
             "supports_system_message": supports_system_message,
             "supports_gpt_35_turbo": supports_gpt_35_turbo,
             "supports_gpt_4": supports_gpt_4,
+            "supports_tools": supports_tools,
+            "supports_vision": supports_vision,
+            "supports_json_mode": supports_json_mode,
         }
         wanted = {flag: value for flag, value in flags.items() if value is not None}
         return [
@@ -475,6 +481,9 @@ def providers(
     supports_system_message: bool | None = None,
     supports_gpt_35_turbo: bool | None = None,
     supports_gpt_4: bool | None = None,
+    supports_tools: bool | None = None,
+    supports_vision: bool | None = None,
+    supports_json_mode: bool | None = None,
     model: str | None = None,
     plugin: str | None = None,
 ) -> list[ProviderInfo]:
@@ -498,6 +507,9 @@ def providers(
             supports_system_message=supports_system_message,
             supports_gpt_35_turbo=supports_gpt_35_turbo,
             supports_gpt_4=supports_gpt_4,
+            supports_tools=supports_tools,
+            supports_vision=supports_vision,
+            supports_json_mode=supports_json_mode,
             model=model,
             plugin=plugin,
         )

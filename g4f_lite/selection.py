@@ -2,15 +2,109 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
-from .errors import ConfigurationError
-from .provider import BaseProvider
-from .registry import registry
-from .types import Messages
+from .errors import ConfigurationError, UnsupportedFeatureError
+from .provider import SAMPLING_OPTIONS, TOOL_OPTIONS, BaseProvider
+from .registry import Registry
+from .registry import registry as default_registry
+from .types import Messages, has_images, has_tool_turns
 
-__all__ = ["ProviderSpec", "ProvidersArg", "exclusions", "resolve"]
+__all__ = [
+    "REQUEST_OPTIONS",
+    "Feature",
+    "ProviderSpec",
+    "ProvidersArg",
+    "call_options",
+    "check_features",
+    "exclusions",
+    "request_needs",
+    "resolve",
+]
+
+logger = logging.getLogger("g4f_lite.router")
+
+#: A capability a request may need: the flags ``supports_tools``,
+#: ``supports_vision`` and ``supports_json_mode``.
+Feature: TypeAlias = Literal["tools", "vision", "json_mode"]
+_FLAGS: dict[str, str] = {
+    "tools": "supports_tools",
+    "vision": "supports_vision",
+    "json_mode": "supports_json_mode",
+}
+_MISSING: dict[str, str] = {
+    "tools": "cannot call tools",
+    "vision": "cannot read images",
+    "json_mode": "has no JSON mode (response_format)",
+}
+#: Call options that only some providers take: filtered per provider by
+#: :func:`call_options`.
+REQUEST_OPTIONS = SAMPLING_OPTIONS | TOOL_OPTIONS | {"response_format"}
+
+
+def request_needs(messages: Messages, kwargs: Mapping[str, Any]) -> frozenset[Feature]:
+    """The capabilities a request needs: tools, images, JSON mode."""
+    needs: set[Feature] = set()
+    if kwargs.get("tools") or has_tool_turns(messages):
+        needs.add("tools")
+    if has_images(messages):
+        needs.add("vision")
+    response_format = kwargs.get("response_format")
+    if response_format is not None and not (
+        isinstance(response_format, Mapping) and response_format.get("type") == "text"
+    ):
+        needs.add("json_mode")
+    return frozenset(needs)
+
+
+def check_features(provider: type[BaseProvider], needs: frozenset[Feature]) -> None:
+    """Raise :class:`~g4f_lite.errors.UnsupportedFeatureError` if ``provider`` lacks a need."""
+    for feature in sorted(needs):
+        if not getattr(provider, _FLAGS[feature]):
+            what = {
+                "tools": "tools were given (or the conversation holds tool calls)",
+                "vision": "the messages contain images",
+                "json_mode": "response_format was given",
+            }[feature]
+            raise UnsupportedFeatureError(
+                provider.name,
+                feature,
+                f"{_MISSING[feature]} ({_FLAGS[feature]} is False), but {what}; "
+                "choose a provider that can, or provider=None to let the router choose",
+            )
+
+
+def call_options(provider: type[BaseProvider], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` without the request options ``provider`` does not take.
+
+    Sampling options it does not list in ``sampling_options`` are dropped
+    (with a debug line); so are tool options and ``response_format`` for a
+    provider without the capability, which the router only lets through when
+    they ask for nothing (e.g. ``tool_choice="none"`` and no tools). ``None``
+    values of these options are dropped for every provider.
+    """
+    if REQUEST_OPTIONS.isdisjoint(kwargs):
+        return kwargs
+    result = dict(kwargs)
+    for key in REQUEST_OPTIONS.intersection(kwargs):
+        value = result[key]
+        if value is None:
+            del result[key]
+        elif key in SAMPLING_OPTIONS:
+            if key not in provider.sampling_options:
+                del result[key]
+                logger.debug("provider %s does not take %s; dropped", provider.name, key)
+        elif key in TOOL_OPTIONS:
+            if not provider.supports_tools:
+                del result[key]
+                logger.debug("provider %s takes no tools; dropped %s", provider.name, key)
+        elif not provider.supports_json_mode:
+            del result[key]
+            logger.debug("provider %s has no JSON mode; dropped %s", provider.name, key)
+    return result
+
 
 #: One provider: its registered name (case-insensitive) or its class.
 ProviderSpec: TypeAlias = str | type[BaseProvider]
@@ -24,9 +118,12 @@ def exclusions(
     messages: Messages,
     stream: bool,
     kwargs: Mapping[str, Any],
+    needs: frozenset[Feature] = frozenset(),
 ) -> list[str]:
     """Why ``provider`` cannot serve this request (empty: it can)."""
-    reasons = []
+    reasons = [
+        _MISSING[feature] for feature in sorted(needs) if not getattr(provider, _FLAGS[feature])
+    ]
     if not provider.working:
         reasons.append("not working (name it explicitly to use it anyway)")
     if not provider.supports_model(model or None):
@@ -44,8 +141,15 @@ def exclusions(
     return reasons
 
 
-def resolve(spec: ProviderSpec | Sequence[ProviderSpec]) -> list[type[BaseProvider]]:
-    """The provider classes named by ``spec``, in order, each once."""
+def resolve(
+    spec: ProviderSpec | Sequence[ProviderSpec], registry: Registry | None = None
+) -> list[type[BaseProvider]]:
+    """The provider classes named by ``spec``, in order, each once.
+
+    Names are looked up in ``registry`` (the process-wide one by default).
+    """
+    if registry is None:
+        registry = default_registry
     items: Sequence[ProviderSpec]
     if isinstance(spec, (str, type)):  # a str is a Sequence too
         items = [spec]

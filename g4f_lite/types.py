@@ -1,27 +1,59 @@
-"""Data that crosses g4f-lite's boundaries: messages and provider descriptions."""
+"""Data that crosses g4f-lite's boundaries: messages, stream events, provider descriptions.
+
+A provider's stream yields ``str`` (answer text) or one of the events here:
+:class:`ToolCallDelta`, :class:`Usage`, :class:`Finish`, :class:`Reasoning`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, TypeAlias, get_args
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeAlias, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import InvalidMessagesError
 
 __all__ = [
+    "IMAGE_SCHEMES",
     "BreakerState",
+    "Chunk",
+    "ContentPart",
+    "Event",
+    "Finish",
+    "FinishReason",
+    "FunctionCall",
     "HealthState",
+    "ImagePart",
+    "ImageURL",
     "Message",
     "Messages",
     "ProviderHealth",
     "ProviderInfo",
+    "Reasoning",
     "Role",
+    "TextPart",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+    "has_images",
+    "has_tool_turns",
+    "text_of",
     "validate_messages",
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 _ROLES = frozenset(get_args(Role))
+# Roles whose plain ``{"role", "content": str}`` turn needs no further checks
+# (a tool turn needs its tool_call_id).
+_PLAIN_ROLES = _ROLES - {"tool"}
 #: A circuit breaker's state: ``closed`` (in use), ``open`` (benched, skipped
 #: without a request), ``half_open`` (cooldown over, one probe in flight or due).
 BreakerState: TypeAlias = Literal["closed", "open", "half_open"]
@@ -30,26 +62,120 @@ BreakerState: TypeAlias = Literal["closed", "open", "half_open"]
 #: call will fail the same way until the configuration is fixed).
 HealthState: TypeAlias = Literal["closed", "open", "half_open", "auth_failed"]
 
-#: What providers receive: plain ``{"role": ..., "content": ...}`` dicts, as in
-#: the seed, already validated.
-Messages: TypeAlias = list[dict[str, str]]
+#: What providers receive: plain dicts, already validated. The common turn is
+#: ``{"role": ..., "content": "text"}`` as in the seed; OpenAI's richer shapes
+#: (content parts, ``tool_calls``, ``tool_call_id``) pass through as written.
+Messages: TypeAlias = list[dict[str, Any]]
+
+#: Why an answer ended, as OpenAI reports it.
+FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter"]
+
+#: The image URL schemes a message part may use.
+IMAGE_SCHEMES = ("https:", "data:")
+
+
+class TextPart(BaseModel):
+    """A text part of a message's ``content`` list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(BaseModel):
+    """Where an image part's picture is: an ``https:`` URL or a ``data:`` URL."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, url: str) -> str:
+        if not url.startswith(IMAGE_SCHEMES):
+            raise ValueError("an image URL must start with https: or data:")
+        return url
+
+
+class ImagePart(BaseModel):
+    """An image part of a user message's ``content`` list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+#: One part of a message's ``content`` list.
+ContentPart: TypeAlias = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class FunctionCall(BaseModel):
+    """The function a tool call invokes: its name and its JSON-encoded arguments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    """A tool call made by the assistant, as in OpenAI's ``tool_calls``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
 
 
 class Message(BaseModel):
-    """One turn of a conversation."""
+    """One turn of a conversation, in any of OpenAI's chat shapes.
+
+    ``content`` is a string or a list of parts (text, and images for user
+    turns); an assistant turn may carry ``tool_calls`` instead of content; a
+    ``tool`` turn answers the call named by ``tool_call_id``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
-    content: str
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Message:
+        if self.role == "tool":
+            if not self.tool_call_id:
+                raise ValueError("a tool message needs the tool_call_id it answers")
+            if self.content is None:
+                raise ValueError("a tool message needs content (the tool's result)")
+        elif self.tool_call_id is not None:
+            raise ValueError("only a tool message has a tool_call_id")
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only an assistant message has tool_calls")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (a string or a list of parts)")
+        if (
+            isinstance(self.content, list)
+            and self.role != "user"
+            and any(isinstance(part, ImagePart) for part in self.content)
+        ):
+            raise ValueError("only a user message may contain images")
+        return self
 
 
 def validate_messages(messages: object) -> Messages:
     """Check a conversation and return it as plain dicts.
 
-    Accepts :class:`Message` objects or mappings. Raises
+    Accepts :class:`Message` objects or mappings in OpenAI's shapes. Raises
     :class:`~g4f_lite.errors.InvalidMessagesError` naming the offending turn
-    for an empty list, a missing or non-string content, or an unknown role.
+    for an empty list, a missing or non-string content, an unknown role, a
+    malformed part, tool call or image URL.
     """
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidMessagesError(
@@ -64,11 +190,11 @@ def validate_messages(messages: object) -> Messages:
         # message): a plain dict of exactly a known role and a str content.
         if type(item) is dict and len(item) == 2:
             role, content = item.get("role"), item.get("content")
-            if type(role) is str and role in _ROLES and type(content) is str:
+            if type(role) is str and role in _PLAIN_ROLES and type(content) is str:
                 result.append({"role": role, "content": content})
                 continue
         if isinstance(item, Message):
-            result.append({"role": item.role, "content": item.content})
+            result.append(item.model_dump(exclude_none=True))
             continue
         if not isinstance(item, Mapping):
             raise InvalidMessagesError(
@@ -76,15 +202,131 @@ def validate_messages(messages: object) -> Messages:
                 f"got {type(item).__name__}"
             )
         try:
+            if "content" not in item and not (
+                item.get("role") == "assistant" and "tool_calls" in item
+            ):
+                raise InvalidMessagesError("content: Field required")
             message = Message.model_validate(dict(item))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
-                for err in exc.errors()
+        except (ValidationError, InvalidMessagesError) as exc:
+            problems = (
+                _problems(exc, item.get("content"))
+                if isinstance(exc, ValidationError)
+                else str(exc)
             )
             raise InvalidMessagesError(f"messages[{index}] is invalid: {problems}") from None
-        result.append({"role": message.role, "content": message.content})
+        result.append(message.model_dump(exclude_none=True))
     return result
+
+
+def _problems(exc: ValidationError, content: object) -> str:
+    """A validation error as ``field: problem`` phrases, one per field."""
+    seen: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if loc[:1] == ["content"] and len(loc) >= 2:
+            if not isinstance(content, list):
+                seen.setdefault(
+                    "content", "Input should be a valid string or a list of content parts"
+                )
+                continue
+            if loc[1] == "str":  # the other branch of the union: not what was meant
+                continue
+            # content.list[...].0.image_url.image_url.url: drop the union branch
+            # and the part's tag, which repeats the field after it.
+            loc = ["content", *loc[2:]]
+            if len(loc) >= 3 and loc[2] in ("text", "image_url"):
+                del loc[2]
+        path = ".".join(loc) or "message"
+        seen.setdefault(path, err["msg"].removeprefix("Value error, "))
+    return "; ".join(f"{path}: {problem}" for path, problem in seen.items())
+
+
+def text_of(content: object) -> str:
+    """The text of a message's ``content``: the string, or its text parts joined by newlines.
+
+    For providers that read text only; :func:`has_images` tells whether
+    anything else was there.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def has_images(messages: Messages) -> bool:
+    """Whether any turn of a validated conversation has an image part."""
+    for message in messages:
+        content = message.get("content")
+        if type(content) is list and any(part.get("type") == "image_url" for part in content):
+            return True
+    return False
+
+
+def has_tool_turns(messages: Messages) -> bool:
+    """Whether a validated conversation holds tool calls or tool results."""
+    return any(m["role"] == "tool" or "tool_calls" in m for m in messages)
+
+
+# -- what a provider's stream yields besides text ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call, as streamed: OpenAI's ``delta.tool_calls[i]``.
+
+    ``index`` tells the calls of one answer apart; the first piece of a call
+    carries its ``id`` and ``name``, later ones only more ``arguments`` text
+    (JSON, in fragments that make sense only once joined).
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class Usage(BaseModel):
+    """Token counts the provider reported for one answer (never estimated here)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    total_tokens: int = Field(ge=0)
+
+    @classmethod
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        """Usage with the total computed."""
+        return cls(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Why the answer ended, when the provider says (``stop``, ``length``, ``tool_calls``...)."""
+
+    reason: FinishReason
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """A piece of the model's reasoning text, for models that expose it (not the answer)."""
+
+    text: str
+
+
+#: Anything but text that a provider's stream may yield.
+Event: TypeAlias = ToolCallDelta | Usage | Finish | Reasoning
+#: What a provider's ``create_async_generator`` yields: text deltas or events.
+Chunk: TypeAlias = str | Event
 
 
 class ProviderHealth(BaseModel):
@@ -141,6 +383,14 @@ class ProviderInfo(BaseModel):
     supports_system_message: bool
     supports_gpt_35_turbo: bool
     supports_gpt_4: bool
+    supports_tools: bool = False
+    supports_vision: bool = False
+    supports_json_mode: bool = False
+    sampling_options: list[str] = Field(
+        default_factory=list,
+        description="The sampling options (temperature, max_tokens...) it honours; "
+        "others are dropped before it is called.",
+    )
     models: list[str] = Field(default_factory=list)
     default_model: str | None = None
     plugin: str = Field(description="The distribution (or 'runtime') that registered it.")

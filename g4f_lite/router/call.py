@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._watchdog import Guard
+from ..answer import Answer
 from ..events import RouterEvent
 from ..health import Admission, health_key
 from ..http import connect_limit
@@ -25,7 +26,7 @@ from ..policies import Timeouts
 from ..provider import BaseProvider, close_stream, run_provider
 from ..redact import scrub
 from ..strategies import Strategy
-from ..types import Messages, ProviderHealth
+from ..types import Chunk, Messages, ProviderHealth, text_of
 from .retrying import StopBeforeDeadline, retryable, retrying
 from .timeouts import PROVIDER_TIMEOUT_SLACK, interrupted, timeout_error
 
@@ -57,8 +58,11 @@ class _Opened:
     provider: type[BaseProvider]
     key: str
     kwargs: dict[str, Any]
-    first: str | None
-    chunks: AsyncIterator[str] | None
+    #: Streaming: the first chunk. A whole answer: ``None`` (see ``parts``).
+    first: Chunk | None
+    #: A whole answer: every chunk, in order.
+    parts: list[Chunk] | None
+    chunks: AsyncIterator[Chunk] | None
     started: float
     first_chunk: float | None
     number: int
@@ -93,16 +97,50 @@ class RoutedCall:
         # One provider the caller named: its own error is more useful than a
         # one-entry AllProvidersFailedError, so that is what is raised.
         self.single = single
+        #: The name of the provider that answered, once one has.
+        self.answered_by: str | None = None
+        self._text_messages: Messages | None = None
 
     def stream(self) -> AsyncIterator[str]:
-        """The answer's chunks, as they arrive."""
-        return self._run()
+        """The answer's text chunks, as they arrive (events left out)."""
+        return self._run(text_only=True)
+
+    def events(self) -> AsyncIterator[Chunk]:
+        """The answer's chunks as they arrive: text and events (tool calls, usage...)."""
+        return self._run(text_only=False)
 
     async def text(self) -> str:
-        """The whole answer."""
+        """The whole answer's text."""
         # A coroutine, not a walk over _run(): no async generator per call.
+        parts = (await self._open(streaming=False)).parts or ()
+        try:
+            return "".join(parts)  # type: ignore[arg-type]
+        except TypeError:  # events among the text
+            return "".join(part for part in parts if type(part) is str)
+
+    async def answer(self) -> Answer:
+        """The whole answer: text, tool calls, usage, finish reason and who answered."""
         opened = await self._open(streaming=False)
-        return opened.first or ""
+        return Answer(opened.parts or (), opened.provider.name)
+
+    def messages_for(self, provider: type[BaseProvider]) -> Messages:
+        """The conversation as ``provider`` receives it.
+
+        A provider that reads no images gets each list of text parts joined
+        into one string, so that text-only providers only ever see strings
+        (the router never picks one for a request that has images).
+        """
+        if provider.supports_vision:
+            return self.messages
+        if self._text_messages is None:
+            if all(type(m.get("content")) is not list for m in self.messages):
+                self._text_messages = self.messages
+            else:
+                self._text_messages = [
+                    {**m, "content": text_of(m["content"])} if type(m.get("content")) is list else m
+                    for m in self.messages
+                ]
+        return self._text_messages
 
     # -- the call loop -------------------------------------------------------
 
@@ -134,24 +172,25 @@ class RoutedCall:
             await self._wait_for_cooldown(benched, deadline, waited)
         if opened is None:
             raise self._failure(attempts, benched, notes, clock.now() - started)
+        self.answered_by = opened.provider.name
         return opened
 
-    async def _run(self) -> AsyncIterator[str]:
+    async def _run(self, text_only: bool) -> AsyncIterator[Any]:
         """The stream: the first chunk from whichever provider answered, then its rest."""
         opened = await self._open(streaming=True)
         clock = self.router.clock
-        if opened.chunks is None:  # a whole answer, or an empty stream
-            if opened.first:
-                yield opened.first
+        if opened.chunks is None:  # an empty stream
             return
         # The rest of the stream, here rather than in a helper generator: one
         # generator less per chunk, and closing this one closes the provider's.
         chunks, name, key = opened.chunks, opened.provider.name, opened.key
-        delivered = [opened.first or ""]
+        first = opened.first
+        delivered: list[Chunk] = [first] if first is not None else []
         failed = False
         guard = opened.guard
         try:
-            yield delivered[0]
+            if first is not None and (not text_only or type(first) is str):
+                yield first
             # The rest is read by the task asking now (the first chunk may have been
             # fetched by another, e.g. during failover): that is the one to interrupt.
             guard.rebind()
@@ -167,13 +206,16 @@ class RoutedCall:
                     raise interrupted(guard, name, self.timeouts) from None
                 guard.received()
                 delivered.append(chunk)
+                if text_only and type(chunk) is not str:
+                    continue
                 yield chunk
         except Exception as exc:
             # Text has reached the caller: never restart elsewhere (it would repeat).
             failed = True
             self._record_failure(opened.provider, key, opened.kwargs, exc)
             logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
-            raise errors.PartialResponseError(name, "".join(delivered), exc) from exc
+            text = "".join(part for part in delivered if type(part) is str)
+            raise errors.PartialResponseError(name, text, exc) from exc
         finally:
             guard.close()
             await close_stream(chunks)
@@ -376,14 +418,19 @@ class RoutedCall:
             limit = kwargs.get("timeout")
             remaining = max(deadline - started, 0.0) + PROVIDER_TIMEOUT_SLACK
             kwargs = {**kwargs, "timeout": min(remaining, limit) if limit else remaining}
-        chunks = run_provider(provider, self.model, self.messages, **kwargs)
+        if not streaming:
+            # The caller wants the whole answer: a provider whose upstream API
+            # has a non-streamed request may use it (some servers return tool
+            # calls or exact usage only there).
+            kwargs = {**kwargs, "stream": False}
+        chunks = run_provider(provider, self.model, self.messages_for(provider), **kwargs)
         timeouts = self.timeouts
         guard = Guard(
             first=timeouts.first_chunk,
             idle=timeouts.idle,
             total=deadline - started if deadline is not None else None,
         )
-        parts: list[str] = []
+        parts: list[Chunk] = []
         first_chunk: float | None = None
         try:
             with connect_limit(timeouts.connect):
@@ -391,7 +438,16 @@ class RoutedCall:
             first_chunk = clock.now() - started
             if streaming:  # the guard goes on watching the rest, in _run
                 return _Opened(
-                    provider, key, kwargs, parts[0], chunks, started, first_chunk, number, guard
+                    provider,
+                    key,
+                    kwargs,
+                    parts[0],
+                    None,
+                    chunks,
+                    started,
+                    first_chunk,
+                    number,
+                    guard,
                 )
             await self._collect(chunks, guard, name, parts)
         except StopAsyncIteration:
@@ -401,7 +457,8 @@ class RoutedCall:
             await close_stream(chunks)
             if isinstance(exc, Exception):
                 if isinstance(exc, errors.ProviderError) and parts:
-                    exc.partial = "".join(parts)  # nothing received is lost
+                    # nothing received is lost
+                    exc.partial = "".join(part for part in parts if type(part) is str)
                 own.append(errors.Attempt(name, number, exc, clock.now() - started))
                 self._record_failure(provider, key, kwargs, exc)
             else:  # cancelled: no verdict on the provider
@@ -411,10 +468,10 @@ class RoutedCall:
         elapsed = clock.now() - started
         self._record_success(name, key, number, elapsed, first_chunk)
         return _Opened(
-            provider, key, kwargs, "".join(parts), None, started, first_chunk, number, guard
+            provider, key, kwargs, None, parts, None, started, first_chunk, number, guard
         )
 
-    async def _first(self, chunks: AsyncIterator[str], guard: Guard, name: str) -> str:
+    async def _first(self, chunks: AsyncIterator[Chunk], guard: Guard, name: str) -> Chunk:
         """The first chunk, within the first-chunk limit and the deadline."""
         guard.waiting()  # nothing can have fired: no await since the guard was made
         try:
@@ -425,7 +482,7 @@ class RoutedCall:
         return chunk
 
     async def _collect(
-        self, chunks: AsyncIterator[str], guard: Guard, name: str, parts: list[str]
+        self, chunks: AsyncIterator[Chunk], guard: Guard, name: str, parts: list[Chunk]
     ) -> None:
         """Append the rest of a whole answer to ``parts``, within the idle limit and deadline."""
         while True:

@@ -14,14 +14,24 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .. import config, errors
+from .. import config as settings_module
+from .. import errors
 from ..clock import Clock, MonotonicClock
 from ..events import Listener, RouterEvent
 from ..health import HealthStore, default_health_store, health_key
 from ..policies import RetryPolicy, Timeouts, check_non_negative, check_positive
 from ..provider import BaseProvider
-from ..registry import registry
-from ..selection import ProvidersArg, exclusions, resolve
+from ..registry import Registry
+from ..registry import registry as default_registry
+from ..selection import (
+    Feature,
+    ProvidersArg,
+    call_options,
+    check_features,
+    exclusions,
+    request_needs,
+    resolve,
+)
 from ..strategies import StrategyArg, get_strategy
 from ..types import Messages, ProviderHealth, validate_messages
 from .call import RoutedCall
@@ -53,6 +63,11 @@ class Router:
     * ``on_event``: callbacks for every :class:`~g4f_lite.events.RouterEvent`.
     * ``provider_kwargs``: extra keyword arguments per provider name (e.g.
       credentials); they win over the call's own.
+    * ``config``: the configuration whose ``[providers.NAME]`` tables apply
+      (options, ``enabled``); ``None``: the current one of
+      :func:`g4f_lite.configure`, read at each call.
+    * ``registry``: where provider names are looked up and candidates found;
+      ``None``: the process-wide registry.
     """
 
     def __init__(
@@ -69,6 +84,8 @@ class Router:
         clock: Clock | None = None,
         on_event: Listener | Sequence[Listener] = (),
         provider_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+        config: settings_module.Config | None = None,
+        registry: Registry | None = None,
     ) -> None:
         if max_providers is not None and max_providers < 1:
             raise errors.ConfigurationError("max_providers must be at least 1 or None")
@@ -86,10 +103,26 @@ class Router:
         self.provider_kwargs = {
             name.lower(): dict(kwargs) for name, kwargs in (provider_kwargs or {}).items()
         }
+        self._config = config
+        self.registry: Registry = registry if registry is not None else default_registry
+
+    @property
+    def config(self) -> settings_module.Config:
+        """The configuration this router applies (the current one unless it was given one)."""
+        return self._config if self._config is not None else settings_module.current_config()
+
+    def is_enabled(self, name: str) -> bool:
+        """Whether provider ``name`` may be used: not ``enabled = false`` in the configuration."""
+        current = self.config
+        return not current.providers or current.settings(name).enabled
 
     @classmethod
     def from_settings(
-        cls, settings: Mapping[str, Any] | config.RouterSettings, *, source: str = "settings"
+        cls,
+        settings: Mapping[str, Any] | settings_module.RouterSettings,
+        *,
+        source: str = "settings",
+        **options: Any,
     ) -> Router:
         """A router from a ``[router]`` configuration table, or those settings validated.
 
@@ -100,9 +133,11 @@ class Router:
         (:func:`g4f_lite.router_settings.validate_router_table`); any mistake is
         a :class:`~g4f_lite.errors.ConfigurationError` naming ``source``, the
         table and the key. Keys the table leaves out keep the router's defaults.
+        Other keyword arguments (``health``, ``config``, ``registry``...) go
+        to the constructor.
         """
-        validated = config.validate_router_table(settings, source=source)
-        return cls(**validated.router_options())
+        validated = settings_module.validate_router_table(settings, source=source)
+        return cls(**{**validated.router_options(), **options})
 
     # -- planning ----------------------------------------------------------
 
@@ -122,8 +157,14 @@ class Router:
         ``provider`` overrides the router's providers; ``strategy`` and
         ``timeout`` (a number: the total deadline; a :class:`Timeouts`: all
         limits) override the router's for this call. Other keyword arguments
-        go to the provider. Raises :class:`~g4f_lite.errors.NoProviderAvailableError`
-        naming what excluded each provider when none qualifies.
+        go to the provider: request options such as ``tools``,
+        ``response_format`` or ``temperature`` only to providers that take
+        them (see :func:`~g4f_lite.selection.call_options`). Without
+        ``provider``, only providers with the capabilities the request needs
+        (tools, images, JSON mode) are candidates; a named provider without
+        one raises :class:`~g4f_lite.errors.UnsupportedFeatureError`. Raises
+        :class:`~g4f_lite.errors.NoProviderAvailableError` naming what
+        excluded each provider when none qualifies.
         """
         if not isinstance(model, str):
             raise errors.ConfigurationError(f"model must be a string, got {type(model).__name__}")
@@ -136,17 +177,19 @@ class Router:
             timeouts = replace(self.timeouts, total=timeout)
         else:
             timeouts = self.timeouts
+        needs = request_needs(checked, kwargs)
         spec = provider if provider is not None else self.providers
         if spec is not None:
-            candidates = resolve(spec)
+            candidates = resolve(spec, self.registry)
             for candidate in candidates:
-                if not config.is_enabled(candidate.name):
+                if not self.is_enabled(candidate.name):
                     raise errors.ConfigurationError(
                         f"provider {candidate.name} is disabled in "
-                        f"{config.current_config().source} (enabled = false)"
+                        f"{self.config.source} (enabled = false)"
                     )
+                check_features(candidate, needs)
         else:
-            candidates = self._select(model, checked, stream, kwargs)
+            candidates = self._select(model, checked, stream, kwargs, needs)
         return RoutedCall(
             self,
             candidates,
@@ -158,22 +201,47 @@ class Router:
             single=spec is not None and len(candidates) == 1,
         )
 
-    def _select(
-        self, model: str, messages: Messages, stream: bool, kwargs: Mapping[str, Any]
-    ) -> list[type[BaseProvider]]:
+    def screen(
+        self,
+        model: str,
+        messages: Messages | None = None,
+        *,
+        stream: bool = False,
+        needs: frozenset[Feature] = frozenset(),
+        **kwargs: Any,
+    ) -> tuple[list[type[BaseProvider]], dict[str, list[str]]]:
+        """Which registered providers could serve a request, and why each other one cannot.
+
+        Returns the candidates ``provider=None`` would choose from (in
+        registry order) and, for every provider left out, the reasons (e.g.
+        ``"disabled in the configuration"``, ``"does not support model ..."``).
+        ``messages`` defaults to one user turn. Sends nothing.
+        """
+        turns = messages if messages is not None else [{"role": "user", "content": ""}]
         chosen: list[type[BaseProvider]] = []
         excluded: dict[str, list[str]] = {}
-        for entry in registry.entries():
-            if not config.is_enabled(entry.provider.name):
+        for entry in self.registry.entries():
+            if not self.is_enabled(entry.provider.name):
                 excluded[entry.provider.name] = ["disabled in the configuration"]
                 continue
             reasons = exclusions(
-                entry.provider, model, messages, stream, self.kwargs_for(entry.provider, kwargs)
+                entry.provider, model, turns, stream, self.kwargs_for(entry.provider, kwargs), needs
             )
             if reasons:
                 excluded[entry.provider.name] = reasons
             else:
                 chosen.append(entry.provider)
+        return chosen, excluded
+
+    def _select(
+        self,
+        model: str,
+        messages: Messages,
+        stream: bool,
+        kwargs: Mapping[str, Any],
+        needs: frozenset[Feature],
+    ) -> list[type[BaseProvider]]:
+        chosen, excluded = self.screen(model, messages, stream=stream, needs=needs, **kwargs)
         if not chosen:
             detail = "; ".join(f"{name}: {', '.join(why)}" for name, why in excluded.items())
             wanted = f"model {model!r}" if model else "this request"
@@ -191,16 +259,18 @@ class Router:
         Layered, later winning: the options of its ``[providers.NAME]``
         configuration table, the call's own (those left unset, like
         ``proxy=None``, don't hide configured ones), then this router's
-        ``provider_kwargs``.
+        ``provider_kwargs``; request options the provider does not take are
+        dropped (:func:`~g4f_lite.selection.call_options`).
         """
-        configured = config.provider_options(provider.name) if config.has_tables() else None
+        current = self.config
+        configured = current.settings(provider.name).call_options() if current.providers else None
         own = self.provider_kwargs.get(provider.name.lower())
         if not configured and not own:
-            return dict(kwargs)
+            return call_options(provider, dict(kwargs))
         merged = dict(configured or {})
         merged.update((key, value) for key, value in kwargs.items() if value is not None)
         merged.update(own or {})
-        return merged
+        return call_options(provider, merged)
 
     # -- running -----------------------------------------------------------
 
@@ -226,7 +296,7 @@ class Router:
         cls: type[BaseProvider] | None = provider if isinstance(provider, type) else None
         if cls is None:
             try:
-                cls = registry.get(str(provider))
+                cls = self.registry.get(str(provider))
             except errors.ProviderNotFoundError:
                 return self.health.snapshot(str(provider).lower(), self.clock.now())
         key = health_key(cls, self.kwargs_for(cls, {"base_url": base_url}))
@@ -234,7 +304,7 @@ class Router:
 
     def observed(self) -> bool:
         """Whether anything listens to events (so the hot path can skip building them)."""
-        return bool(self.listeners) or registry.has_hookimpls("router_event")
+        return bool(self.listeners) or self.registry.has_hookimpls("router_event")
 
     def emit(self, event: RouterEvent) -> None:
         """Send ``event`` to the listeners and the ``router_event`` plugin hook."""
@@ -243,7 +313,7 @@ class Router:
                 listener(event)
             except Exception:  # observers must never break a call
                 logger.exception("router event listener %r failed", listener)
-        hook = registry.plugin_manager.hook.router_event
+        hook = self.registry.plugin_manager.hook.router_event
         if hook.get_hookimpls():
             try:
                 hook(event=event)
@@ -256,7 +326,7 @@ _default: Router | None = None
 
 # The configuration the default router was built from: configure() swaps the
 # Config object, and the next call then builds a router from its [router] table.
-_default_config: config.Config | None = None
+_default_config: settings_module.Config | None = None
 
 
 def default_router() -> Router:
@@ -268,7 +338,7 @@ def default_router() -> Router:
     installed one.
     """
     global _default, _default_config
-    current = config.current_config()
+    current = settings_module.current_config()
     if _default is None or (_default_config is not None and _default_config is not current):
         _default = Router.from_settings(current.router, source=current.source)
         _default_config = current
