@@ -74,7 +74,7 @@ class Echo(AsyncGeneratorProvider):
         yield "world"
 
 
-async def count_chunks(chunks: AsyncIterator[str]) -> int:
+async def count_chunks(chunks: AsyncIterator[object]) -> int:
     n = 0
     async for _ in chunks:
         n += 1

@@ -58,7 +58,7 @@ _EXPORTS = {
     "declare_provider": "config",
     "get_provider": "registry",
     "hookimpl": "hookspecs",
-    "providers": "registry",
+    "providers": "client",
     "register": "registry",
 }
 # Every exception class of g4f_lite.errors, exported at the top level as httpx
@@ -166,7 +166,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import errors
-    from .client import ChatCompletion
+    from .client import ChatCompletion, providers
     from .config import configure, declare_provider
     from .errors import (
         AllProvidersBenchedError,
@@ -210,7 +210,7 @@ if TYPE_CHECKING:
     from .kinds import ProviderKind, ProviderSettings
     from .policies import RetryPolicy, Timeouts
     from .provider import AsyncGeneratorProvider, BaseProvider
-    from .registry import get_provider, providers, register
+    from .registry import get_provider, register
     from .router import Router
     from .types import Message, Messages, ProviderHealth, ProviderInfo
 

@@ -194,7 +194,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _providers(args: argparse.Namespace, out: TextIO) -> int:
-    from .registry import providers
+    from .client import providers
 
     filters = {field: getattr(args, flag.replace("-", "_")) for _, field, flag in _FLAGS}
     infos = providers(**filters, model=args.model, plugin=args.plugin)
@@ -485,8 +485,9 @@ async def _check_all(names: list[str], prompt: str, timeout: float) -> list[_Pro
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
+    from .client import providers
     from .config import is_enabled
-    from .registry import get_provider, providers
+    from .registry import get_provider
 
     if args.providers:
         names = [get_provider(name).name for name in args.providers]

@@ -403,23 +403,26 @@ def _health(s: _State, target: str, now: float) -> ProviderHealth:
 
 
 def target_health(
-    provider: type[BaseProvider], store: InMemoryHealthStore, now: float
+    provider: type[BaseProvider],
+    store: HealthStore,
+    now: float,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[ProviderHealth, list[ProviderHealth]]:
     """``provider``'s health at its default target, and at every target seen (default first).
 
-    The default target is where a call without ``base_url`` goes: the
-    configured ``base_url`` (``[providers.NAME]``), else the provider's ``url``.
-    Each entry names its target, without userinfo.
+    The default target is where a call with ``options`` (the provider's
+    configured call options, e.g. ``base_url``) goes, else the provider's
+    ``url``. Each entry names its target, without userinfo. A store without
+    ``snapshots(name, now)`` reports the default target only.
     """
-    from . import config  # config imports the registry, which imports this module
-
-    options = config.provider_options(provider.name) if config.has_tables() else None
     default_key = health_key(provider, options)
     name, configured = split_key(default_key)
     own_url = normalize_target(provider.url) if provider.url else None
     default = store.snapshot(default_key, now).model_copy(update={"target": configured or own_url})
     targets = [default]
-    for target, health in store.snapshots(name, now).items():
+    snapshots = getattr(store, "snapshots", None)
+    seen: dict[str, ProviderHealth] = snapshots(name, now) if snapshots is not None else {}
+    for target, health in seen.items():
         if target == configured:
             continue
         if not target:  # its own url, while the configuration points elsewhere

@@ -24,7 +24,6 @@ import difflib
 import inspect
 import os
 import threading
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,11 +40,10 @@ from .errors import (
     PluginWarning,
     ProviderNotFoundError,
 )
-from .health import default_health_store, target_health
 from .kinds import ProviderKind
 from .provider import BaseProvider
 from .redact import mask_url
-from .types import ProviderHealth, ProviderInfo
+from .types import ProviderInfo
 
 __all__ = [
     "ENV_PLUGINS",
@@ -54,7 +52,6 @@ __all__ = [
     "KindEntry",
     "Registry",
     "get_provider",
-    "providers",
     "register",
     "registry",
 ]
@@ -464,53 +461,3 @@ def get_provider(name: str) -> type[BaseProvider]:
     Raises :class:`~g4f_lite.errors.ProviderNotFoundError`, listing close names.
     """
     return registry.get(name)
-
-
-def _with_health(
-    info: ProviderInfo, health: ProviderHealth, targets: list[ProviderHealth]
-) -> ProviderInfo:
-    return info.model_copy(update={"health": health, "targets": targets})
-
-
-def providers(
-    *,
-    working: bool | None = None,
-    needs_auth: bool | None = None,
-    supports_stream: bool | None = None,
-    supports_message_history: bool | None = None,
-    supports_system_message: bool | None = None,
-    supports_gpt_35_turbo: bool | None = None,
-    supports_gpt_4: bool | None = None,
-    supports_tools: bool | None = None,
-    supports_vision: bool | None = None,
-    supports_json_mode: bool | None = None,
-    model: str | None = None,
-    plugin: str | None = None,
-) -> list[ProviderInfo]:
-    """Describe the registered providers that match every filter given.
-
-    ``providers(working=True, supports_stream=True, model="gpt-3.5-turbo")``;
-    an unknown filter name is a ``TypeError``, never silently ignored. Each
-    :class:`ProviderInfo` carries the provider's live ``health`` (at its
-    default target) and ``targets`` (every target called so far) from the
-    process-wide health store that the default router uses; credentials in a
-    provider's ``url`` (``http://user:pass@host``) are masked.
-    """
-    store, now = default_health_store(), time.monotonic()
-    return [
-        _with_health(entry.info(), *target_health(entry.provider, store, now))
-        for entry in registry.find(
-            working=working,
-            needs_auth=needs_auth,
-            supports_stream=supports_stream,
-            supports_message_history=supports_message_history,
-            supports_system_message=supports_system_message,
-            supports_gpt_35_turbo=supports_gpt_35_turbo,
-            supports_gpt_4=supports_gpt_4,
-            supports_tools=supports_tools,
-            supports_vision=supports_vision,
-            supports_json_mode=supports_json_mode,
-            model=model,
-            plugin=plugin,
-        )
-    ]

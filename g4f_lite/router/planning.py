@@ -18,7 +18,7 @@ from .. import config as settings_module
 from .. import errors
 from ..clock import Clock, MonotonicClock
 from ..events import Listener, RouterEvent
-from ..health import HealthStore, default_health_store, health_key
+from ..health import HealthStore, default_health_store, health_key, target_health
 from ..policies import RetryPolicy, Timeouts, check_non_negative, check_positive
 from ..provider import BaseProvider
 from ..registry import Registry
@@ -33,7 +33,7 @@ from ..selection import (
     resolve,
 )
 from ..strategies import StrategyArg, get_strategy
-from ..types import Messages, ProviderHealth, validate_messages
+from ..types import Messages, ProviderHealth, ProviderInfo, validate_messages
 from .call import RoutedCall
 
 __all__ = ["Router", "default_router", "set_default_router"]
@@ -301,6 +301,26 @@ class Router:
                 return self.health.snapshot(str(provider).lower(), self.clock.now())
         key = health_key(cls, self.kwargs_for(cls, {"base_url": base_url}))
         return self.health.snapshot(key, self.clock.now())
+
+    def describe(self, **filters: Any) -> list[ProviderInfo]:
+        """Describe the registered providers matching every filter, with this router's health.
+
+        ``filters`` are those of :meth:`g4f_lite.registry.Registry.find`
+        (``working=True``, ``supports_tools=True``, ``model="..."``...); an
+        unknown one is a ``TypeError``. Each :class:`ProviderInfo` carries
+        ``health`` at the target a call would use (the configured
+        ``base_url``, else the provider's ``url``) and ``targets``, every
+        target called so far; credentials in URLs are masked.
+        """
+        now, current = self.clock.now(), self.config
+        result = []
+        for entry in self.registry.find(**filters):
+            options = (
+                current.settings(entry.provider.name).call_options() if current.providers else None
+            )
+            health, targets = target_health(entry.provider, self.health, now, options)
+            result.append(entry.info().model_copy(update={"health": health, "targets": targets}))
+        return result
 
     def observed(self) -> bool:
         """Whether anything listens to events (so the hot path can skip building them)."""

@@ -38,8 +38,9 @@ from .._json import JSONNestingError
 from .._json import loads as loads_json
 from .._threads import loop_in_thread
 from ..client import ChatCompletion as Client
+from ..client import providers
 from ..provider import close_stream
-from ..registry import get_provider, providers, registry
+from ..registry import get_provider, registry
 from ..router import Router
 from ._errors import ApiError, api_error, validation_error
 from .limits import GuardedRunner

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias, overload
 
-from ._portal import portal
-from .router import ProvidersArg, RoutedCall, Router, Timeouts, default_router
-from .strategies import StrategyArg
-from .types import Message
+from .._portal import portal
+from ..router import ProvidersArg, RoutedCall, Router, Timeouts, default_router
+from ..strategies import StrategyArg
+from ..types import Message, ProviderInfo
 
-__all__ = ["ChatCompletion", "MessagesInput", "ProviderArg"]
+__all__ = ["ChatCompletion", "MessagesInput", "ProviderArg", "providers"]
 
 #: A provider given by name (case-insensitive) or by class, several of them in
 #: the order to try, or ``None`` for "any that fits".
@@ -190,3 +190,43 @@ class ChatCompletion:
         if stream:
             return call.stream()
         return await call.text()
+
+
+def providers(
+    *,
+    working: bool | None = None,
+    needs_auth: bool | None = None,
+    supports_stream: bool | None = None,
+    supports_message_history: bool | None = None,
+    supports_system_message: bool | None = None,
+    supports_gpt_35_turbo: bool | None = None,
+    supports_gpt_4: bool | None = None,
+    supports_tools: bool | None = None,
+    supports_vision: bool | None = None,
+    supports_json_mode: bool | None = None,
+    model: str | None = None,
+    plugin: str | None = None,
+) -> list[ProviderInfo]:
+    """Describe the registered providers that match every filter given.
+
+    ``providers(working=True, supports_tools=True, model="gpt-3.5-turbo")``;
+    an unknown filter name is a ``TypeError``, never silently ignored. Each
+    :class:`ProviderInfo` carries the provider's live ``health`` (at its
+    default target) and ``targets`` (every target called so far) as the
+    default router sees them; credentials in a provider's ``url``
+    (``http://user:pass@host``) are masked.
+    """
+    return default_router().describe(
+        working=working,
+        needs_auth=needs_auth,
+        supports_stream=supports_stream,
+        supports_message_history=supports_message_history,
+        supports_system_message=supports_system_message,
+        supports_gpt_35_turbo=supports_gpt_35_turbo,
+        supports_gpt_4=supports_gpt_4,
+        supports_tools=supports_tools,
+        supports_vision=supports_vision,
+        supports_json_mode=supports_json_mode,
+        model=model,
+        plugin=plugin,
+    )
