@@ -44,12 +44,15 @@ _FLAGS = (
     ("history", "supports_message_history", "history"),
     ("system", "supports_system_message", "system"),
     ("auth", "needs_auth", "auth"),
+    ("tools", "supports_tools", "tools"),
+    ("vision", "supports_vision", "vision"),
+    ("json", "supports_json_mode", "json-mode"),
     ("gpt-3.5", "supports_gpt_35_turbo", "gpt-35-turbo"),
     ("gpt-4", "supports_gpt_4", "gpt-4"),
 )
 #: The flags shown as table columns; the model flags are filters only
 #: (``--model`` and ``--json`` say more about models).
-_COLUMNS = _FLAGS[:5]
+_COLUMNS = _FLAGS[:8]
 
 # Live health, from the router's store in this process: "ok", "benched 25s",
 # "probe" (cooldown over, next call probes it) or "auth failed" (credentials
