@@ -9,6 +9,12 @@ or not. Each endpoint is a subclass made from data by :func:`make_provider`:
 * users declare their own with ``kind = "openai"`` in the configuration
   file, or ``g4f_lite.declare_provider("Name", "openai", base_url=...)``.
 
+Tools, image parts, ``response_format`` and the sampling options go upstream
+as given; answers yield tool-call deltas, usage (asked for in streams with
+``stream_options.include_usage`` unless ``stream_usage`` is off), finish
+reasons and reasoning text besides the text. A whole-answer call
+(``stream=False``) is sent as a non-streamed request.
+
 API keys come from ``api_key=`` per call, the endpoint's configuration, or
 its ``api_key_env`` environment variable. They are sent as a bearer token
 and never appear in a ``repr``, a log line or an error message (a server
