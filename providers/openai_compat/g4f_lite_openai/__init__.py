@@ -361,7 +361,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                 if isinstance(delta, dict):
                     content = delta.get("content")
                     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    if isinstance(reasoning, str):
+                    if isinstance(reasoning, str) and reasoning:
                         yield Reasoning(reasoning)
                     if isinstance(content, str) and content:
                         yield content
@@ -444,7 +444,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             raise ProtocolError(cls.name, "the answer has no choices[0].message")
         chunks: list[Chunk] = []
         reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if isinstance(reasoning, str):
+        if isinstance(reasoning, str) and reasoning:
             chunks.append(Reasoning(reasoning))
         content = message.get("content")
         text = content if isinstance(content, str) else ""
