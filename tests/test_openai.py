@@ -22,6 +22,7 @@ from g4f_lite.errors import (
 )
 from g4f_lite.provider import BaseProvider, collect, run_provider
 from g4f_lite.testing import Fault, OpenAIEmulator
+from g4f_lite.types import Finish, Usage
 
 pytestmark = pytest.mark.usefixtures("first_party_plugins")
 
@@ -43,11 +44,17 @@ async def test_stream(openai_server: OpenAIEmulator) -> None:
     openai_server.reply = "one two three"
     provider = declare(openai_server)
     chunks = [c async for c in run_provider(provider, "", HELLO)]
-    assert chunks == ["one ", "two ", "three"]
+    # The text, then the events: why it ended and the usage asked for with the stream.
+    assert chunks == ["one ", "two ", "three", Finish("stop"), Usage.of(3, 3)]
     request = openai_server.requests[0]
     assert request.path == "/v1/chat/completions"
     assert request.headers["Authorization"] == "Bearer sk-test"
-    assert request.body == {"model": "emulated-model", "messages": HELLO, "stream": True}
+    assert request.body == {
+        "model": "emulated-model",
+        "messages": HELLO,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
 
 
 async def test_non_stream_and_sampling_options(openai_server: OpenAIEmulator) -> None:

@@ -9,6 +9,12 @@ or not. Each endpoint is a subclass made from data by :func:`make_provider`:
 * users declare their own with ``kind = "openai"`` in the configuration
   file, or ``g4f_lite.declare_provider("Name", "openai", base_url=...)``.
 
+Tools, image parts, ``response_format`` and the sampling options go upstream
+as given; answers yield tool-call deltas, usage (asked for in streams with
+``stream_options.include_usage`` unless ``stream_usage`` is off), finish
+reasons and reasoning text besides the text. A whole-answer call
+(``stream=False``) is sent as a non-streamed request.
+
 API keys come from ``api_key=`` per call, the endpoint's configuration, or
 its ``api_key_env`` environment variable. They are sent as a bearer token
 and never appear in a ``repr``, a log line or an error message (a server
@@ -19,9 +25,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 import g4f_lite
 from g4f_lite.errors import (
@@ -44,8 +50,9 @@ from g4f_lite.http import (
 )
 from g4f_lite.http import request_timeout as _request_timeout
 from g4f_lite.kinds import ProviderKind, ProviderSettings
+from g4f_lite.provider import SAMPLING_OPTIONS, TOOL_OPTIONS
 from g4f_lite.redact import scrub, secret_values
-from g4f_lite.types import Messages
+from g4f_lite.types import Chunk, Finish, FinishReason, Messages, Reasoning, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
     import aiohttp
@@ -60,18 +67,23 @@ __all__ = [
     "register_providers",
 ]
 
-# Sampling options passed through to the server when the caller gives them.
-_PASSTHROUGH = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "user",
-)
+# Passed through as given (when not None) to every endpoint: its class
+# declares tools and JSON mode.
+_FEATURE_OPTIONS = TOOL_OPTIONS | {"response_format"}
 _ERROR_BODY_LIMIT = 64 * 1024
+# finish_reason values as servers send them; "function_call" is the legacy
+# name of "tool_calls". Others (llama.cpp's "eos"...) end the answer unnamed.
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def _count(value: object) -> TypeGuard[int]:
+    return type(value) is int and value >= 0
 
 
 def _secret(value: str | SecretStr | None) -> str | None:
@@ -84,14 +96,22 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
     """Any server that speaks OpenAI's ``/v1/chat/completions``.
 
     Per call: ``base_url=`` another endpoint, ``api_key=`` (a string or a
-    :class:`~pydantic.SecretStr`), ``stream=False`` for one JSON answer, and
-    the usual sampling options (``temperature``, ``max_tokens``, ...).
+    :class:`~pydantic.SecretStr`), ``stream=False`` for one JSON answer, the
+    sampling options it lists (``temperature``, ``max_tokens``, ...), and
+    ``tools``, ``tool_choice``, ``parallel_tool_calls``, ``response_format``;
+    messages go upstream as given (image parts, tool calls and tool turns
+    included). Besides text it yields tool-call deltas, ``Usage``, ``Finish``
+    and ``Reasoning`` (``reasoning_content``/``reasoning``) events.
     """
 
     name = "OpenAICompatible"
     working = True
     supports_message_history = True
     supports_system_message = True
+    supports_tools = True
+    supports_vision = True
+    supports_json_mode = True
+    sampling_options: ClassVar[frozenset[str]] = SAMPLING_OPTIONS
 
     #: The API root, ending in ``/v1`` for most servers.
     base_url: ClassVar[str] = ""
@@ -101,6 +121,9 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
     _api_key: ClassVar[SecretStr | None] = None
     #: Whether to ask the server for a stream by default.
     stream: ClassVar[bool] = True
+    #: Whether a streamed request asks for usage (``stream_options:
+    #: {"include_usage": true}``); off for servers that reject the field.
+    stream_usage: ClassVar[bool] = True
 
     @classmethod
     def resolve_api_key(cls, api_key: str | SecretStr | None = None) -> str | None:
@@ -239,7 +262,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         stream: bool | None = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         **kwargs: Any,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[Chunk]:
         """Stream the answer. Without a model (and no ``default_model``), the server's first."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
@@ -253,7 +276,12 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                 raise UpstreamError(cls.name, "the server lists no models", retryable=False)
             model = models[0]
         body: dict[str, Any] = {"model": model, "messages": messages, "stream": use_stream}
-        body.update({k: kwargs[k] for k in _PASSTHROUGH if kwargs.get(k) is not None})
+        if use_stream and cls.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        sampling = cls.sampling_options
+        for option, value in kwargs.items():
+            if value is not None and (option in sampling or option in _FEATURE_OPTIONS):
+                body[option] = value
         session = await get_session()
         accept = "text/event-stream" if use_stream else "application/json"
         async with session.post(
@@ -265,10 +293,11 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         ) as response:
             await cls._raise_for_status(response, secrets)
             if use_stream:
-                async for text in cls._iter_stream(response, max_line_bytes, secrets):
-                    yield text
+                async for chunk in cls._iter_events(response, max_line_bytes, secrets):
+                    yield chunk
             else:
-                yield await cls._read_completion(response, max_line_bytes, secrets)
+                for chunk in await cls._read_answer(response, max_line_bytes, secrets):
+                    yield chunk
 
     @classmethod
     async def _iter_stream(
@@ -277,6 +306,18 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         max_line_bytes: int,
         secrets: frozenset[str] = frozenset(),
     ) -> AsyncIterator[str]:
+        """The text of a streamed answer, without its events."""
+        async for chunk in cls._iter_events(response, max_line_bytes, secrets):
+            if type(chunk) is str:
+                yield chunk
+
+    @classmethod
+    async def _iter_events(
+        cls,
+        response: aiohttp.ClientResponse,
+        max_line_bytes: int,
+        secrets: frozenset[str] = frozenset(),
+    ) -> AsyncIterator[Chunk]:
         # Complete when the server says so: `data: [DONE]`, or a choice with a
         # finish_reason (a connection lost between the two loses nothing).
         finished = False
@@ -317,13 +358,35 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
                 delta = choice.get("delta")
-                content = delta.get("content") if isinstance(delta, dict) else None
-                if isinstance(content, str) and content:
-                    yield content
-                if choice.get("finish_reason"):
+                if isinstance(delta, dict):
+                    content = delta.get("content")
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    if isinstance(reasoning, str) and reasoning:
+                        yield Reasoning(reasoning)
+                    if isinstance(content, str) and content:
+                        yield content
+                    calls = delta.get("tool_calls")
+                    if calls is not None:
+                        try:
+                            for call in cls._tool_call_deltas(calls):
+                                yield call
+                        except ValueError as exc:
+                            raise cls._broken(line, str(exc), secrets) from None
+                reason = choice.get("finish_reason")
+                if reason:
                     finished = True
+                    if isinstance(reason, str) and reason in _FINISH:
+                        yield Finish(_FINISH[reason])
+            usage = event.get("usage")
+            if usage is not None:
+                try:
+                    yield cls._usage(usage)
+                except ValueError as exc:
+                    raise cls._broken(line, str(exc), secrets) from None
         if plain is not None:
-            yield cls._completion(cls._json(b"\n".join(plain), "the answer", secrets), secrets)
+            data = cls._json(b"\n".join(plain), "the answer", secrets)
+            for chunk in cls._answer(data, secrets):
+                yield chunk
             return
         if not finished:
             raise TruncatedResponseError(
@@ -346,21 +409,120 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         max_bytes: int,
         secrets: frozenset[str] = frozenset(),
     ) -> str:
-        body = await cls._read_body(response, max_bytes)
-        return cls._completion(cls._json(body, "the answer", secrets), secrets)
+        """The text of a whole answer, without its events."""
+        chunks = await cls._read_answer(response, max_bytes, secrets)
+        return "".join(chunk for chunk in chunks if type(chunk) is str)
 
     @classmethod
-    def _completion(cls, data: Any, secrets: frozenset[str]) -> str:
-        """The text of a whole ``chat.completion`` object (or the error it carries)."""
+    async def _read_answer(
+        cls,
+        response: aiohttp.ClientResponse,
+        max_bytes: int,
+        secrets: frozenset[str] = frozenset(),
+    ) -> list[Chunk]:
+        body = await cls._read_body(response, max_bytes)
+        return cls._answer(cls._json(body, "the answer", secrets), secrets)
+
+    @classmethod
+    def _answer(cls, data: Any, secrets: frozenset[str]) -> list[Chunk]:
+        """The chunks of a whole ``chat.completion`` object (or the error it carries).
+
+        Reasoning, the text, one whole :class:`ToolCallDelta` per tool call,
+        then ``Usage`` and ``Finish`` when the server gave them. An answer
+        with neither text nor tool calls is the empty text, as it always was.
+        """
         if not isinstance(data, dict):
             raise ProtocolError(cls.name, "the answer is not a JSON object")
         if "error" in data:
             raise cls._upstream(data["error"], secrets)
         try:
-            content = data["choices"][0]["message"]["content"]
+            choice = data["choices"][0]
+            message = choice["message"]
         except (KeyError, IndexError, TypeError):
-            raise ProtocolError(cls.name, "the answer has no choices[0].message") from None
-        return content if isinstance(content, str) else ""
+            message = None
+        if not isinstance(message, dict) or not ("content" in message or "tool_calls" in message):
+            raise ProtocolError(cls.name, "the answer has no choices[0].message")
+        chunks: list[Chunk] = []
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            chunks.append(Reasoning(reasoning))
+        content = message.get("content")
+        text = content if isinstance(content, str) else ""
+        calls = message.get("tool_calls")
+        try:
+            deltas = cls._whole_tool_calls(calls) if calls is not None else []
+            usage = cls._usage(data["usage"]) if data.get("usage") is not None else None
+        except ValueError as exc:
+            raise ProtocolError(cls.name, f"the answer's {exc}") from None
+        if text or not deltas:
+            chunks.append(text)
+        chunks.extend(deltas)
+        if usage is not None:
+            chunks.append(usage)
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason in _FINISH:
+            chunks.append(Finish(_FINISH[reason]))
+        return chunks
+
+    @staticmethod
+    def _tool_call_deltas(calls: Any) -> list[ToolCallDelta]:
+        """``delta.tool_calls`` of a streamed chunk; ``ValueError`` says what is malformed."""
+        if not isinstance(calls, list):
+            raise ValueError("'tool_calls' is not a list")
+        deltas = []
+        for position, call in enumerate(calls):
+            if not isinstance(call, dict):
+                raise ValueError("a tool call is not an object")
+            # Servers that send each call whole in one chunk may leave out its index.
+            index = call.get("index", position)
+            if type(index) is not int or index < 0:
+                raise ValueError(f"a tool call's index is not a non-negative integer: {index!r}")
+            function = call.get("function")
+            if function is None:
+                function = {}
+            elif not isinstance(function, dict):
+                raise ValueError("a tool call's 'function' is not an object")
+            call_id, name = call.get("id"), function.get("name")
+            arguments = function.get("arguments")
+            for field, value in (("id", call_id), ("name", name), ("arguments", arguments)):
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"a tool call's {field} is not a string")
+            deltas.append(ToolCallDelta(index, call_id, name, arguments or ""))
+        return deltas
+
+    @staticmethod
+    def _whole_tool_calls(calls: Any) -> list[ToolCallDelta]:
+        """``message.tool_calls`` of a whole answer; ``ValueError`` says what is malformed."""
+        if not isinstance(calls, list):
+            raise ValueError("'tool_calls' is not a list")
+        deltas = []
+        for index, call in enumerate(calls):
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                raise ValueError(f"tool call {index} has no 'function' object")
+            call_id, name = call.get("id"), function.get("name")
+            arguments = function.get("arguments", "")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"tool call {index} has no function name")
+            if call_id is not None and not isinstance(call_id, str):
+                raise ValueError(f"tool call {index}'s id is not a string")
+            if not isinstance(arguments, str):
+                raise ValueError(f"tool call {index}'s arguments are not a JSON string")
+            deltas.append(ToolCallDelta(index, call_id, name, arguments))
+        return deltas
+
+    @staticmethod
+    def _usage(usage: Any) -> Usage:
+        """A ``usage`` object; ``ValueError`` when its counts are not non-negative integers."""
+        if not isinstance(usage, dict):
+            raise ValueError("'usage' is not an object")
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        total = usage.get("total_tokens")
+        if not (_count(prompt) and _count(completion)):
+            raise ValueError("'usage' has no token counts")
+        if _count(total):
+            return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+        return Usage.of(prompt, completion)
 
 
 class OpenAIEndpoint(ProviderSettings):
@@ -373,9 +535,30 @@ class OpenAIEndpoint(ProviderSettings):
     needs_auth: bool | None = None
     working: bool = True
     stream: bool = True
+    stream_usage: bool = Field(
+        default=True,
+        description="Ask for usage with a stream (stream_options.include_usage); "
+        "false for servers that reject the field.",
+    )
+    supports_tools: bool = True
+    supports_vision: bool = True
+    supports_json_mode: bool = True
+    #: Default: all of them.
+    sampling_options: list[str] | None = Field(
+        default=None, description="The sampling options the server honours; the rest are dropped."
+    )
     supports_gpt_35_turbo: bool = False
     supports_gpt_4: bool = False
     description: str = ""
+
+    @field_validator("sampling_options")
+    @classmethod
+    def _known_sampling_options(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(value or ()) - SAMPLING_OPTIONS)
+        if unknown:
+            known = ", ".join(sorted(SAMPLING_OPTIONS))
+            raise ValueError(f"unknown sampling options {unknown} (known: {known})")
+        return value
 
     @model_validator(mode="after")
     def _default_model_listed(self) -> OpenAIEndpoint:
@@ -400,6 +583,13 @@ def make_provider(name: str, endpoint: OpenAIEndpoint) -> type[OpenAICompatProvi
         "needs_auth": needs_auth,
         "working": endpoint.working,
         "stream": endpoint.stream,
+        "stream_usage": endpoint.stream_usage,
+        "supports_tools": endpoint.supports_tools,
+        "supports_vision": endpoint.supports_vision,
+        "supports_json_mode": endpoint.supports_json_mode,
+        "sampling_options": SAMPLING_OPTIONS
+        if endpoint.sampling_options is None
+        else frozenset(endpoint.sampling_options),
         "models": tuple(endpoint.models),
         "default_model": endpoint.default_model
         or (endpoint.models[0] if endpoint.models else None),
