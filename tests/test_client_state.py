@@ -18,6 +18,16 @@ from g4f_lite.testing import AIEngineEmulator
 from g4f_lite.types import Messages
 
 USER = [{"role": "user", "content": "Hi"}]
+
+
+def state(client: g4f_lite.AsyncClient | None = None) -> str:
+    """The breaker state of the last registered provider, as ``client`` (or the default) sees it."""
+    infos = client.providers() if client is not None else g4f_lite.providers()
+    health = infos[-1].health
+    assert health is not None
+    return f"{health.state} {health.successes}"
+
+
 NO_WAIT = {"router": {"wait_for_cooldown": False, "retry": {"max_attempts": 1}}}
 
 
@@ -37,20 +47,22 @@ class Flaky(AsyncGeneratorProvider):
 
 
 async def test_a_provider_benched_in_one_client_is_not_benched_in_another() -> None:
-    flaky = registry.register(type("Flaky", (Flaky,), {"name": "Flaky", "failing": True}))
+    flaky: type[Flaky] = registry.register(
+        type("Flaky", (Flaky,), {"name": "Flaky", "failing": True})
+    )
     first, second = g4f_lite.AsyncClient(NO_WAIT), g4f_lite.AsyncClient(NO_WAIT)
     for _ in range(3):  # the default breaker opens after three failures
         with pytest.raises(g4f_lite.G4FLiteError):
             await first.chat.completions.create(model="", messages=USER)
-    assert first.providers()[-1].health.state == "open"
-    assert second.providers()[-1].health.state == "closed"
+    assert state(first) == "open 0"
+    assert state(second) == "closed 0"
     flaky.failing = False
     with pytest.raises(g4f_lite.AllProvidersBenchedError):
         await first.chat.completions.create(model="", messages=USER)
     result = await second.chat.completions.create(model="", messages=USER)
     assert result.choices[0].message.content == "ok"
     # Nor is the process-wide health (that of ChatCompletion) touched.
-    assert g4f_lite.providers()[-1].health.successes == 0
+    assert state() == "closed 0"
     await first.aclose()
     await second.aclose()
 
@@ -62,7 +74,7 @@ async def test_clients_given_the_same_health_share_it() -> None:
     for _ in range(3):
         with pytest.raises(g4f_lite.G4FLiteError):
             await first.chat.completions.create(model="", messages=USER)
-    assert second.providers()[-1].health.state == "open"
+    assert state(second) == "open 0"
 
 
 @pytest.mark.usefixtures("first_party_plugins")

@@ -48,10 +48,10 @@ def client() -> Iterator[Client]:
 
 
 @pytest.fixture
-def async_client() -> Iterator[AsyncClient]:
+def async_client() -> AsyncClient:
     """A fresh :class:`~g4f_lite.AsyncClient` with an empty configuration.
 
     Its HTTP session is created on the test's event loop and closed when
     that loop shuts down (or by ``await async_client.aclose()``).
     """
-    yield AsyncClient(config={})
+    return AsyncClient(config={})
