@@ -218,8 +218,8 @@ async def run(args: argparse.Namespace) -> None:
             # Warm up every path once (imports, pools, plugin discovery).
             for _, fn, _, seed in contenders:
                 await fn(seed[1] if seed else short_url)
-            for _, fn, _ in sync_contenders:
-                await asyncio.to_thread(fn, short_url)
+            for _, warm, _ in sync_contenders:
+                await asyncio.to_thread(warm, short_url)
             for round_ in range(args.rounds):
                 # Alternate the order each round so neither side always runs first.
                 forward = round_ % 2 == 0
