@@ -501,6 +501,7 @@ class RegistryView(Registry):
     def _load(self) -> dict[str, Entry]:
         base = self.base._load()
         merged = self._merged
+        # Asked on every routed call: rebuilt only when the base has changed.
         if merged is not None and self._merged_at == self.base.version:
             return merged
         with self._lock:
@@ -533,6 +534,7 @@ class RegistryView(Registry):
             self._add(dict(self._own), entry)
             self._own[provider.name.lower()] = entry
             self._merged = None
+            self.version += 1
         return provider
 
     def unregister(self, provider: type[BaseProvider] | str) -> None:
@@ -541,6 +543,7 @@ class RegistryView(Registry):
         with self._lock:
             self._own.pop(key, None)
             self._merged = None
+            self.version += 1
 
     def kinds(self) -> list[KindEntry]:
         """The base registry's provider kinds."""
@@ -563,6 +566,7 @@ class RegistryView(Registry):
         with self._lock:
             self._own.clear()
             self._merged = None
+            self.version += 1
 
 
 registry = Registry()

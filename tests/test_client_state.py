@@ -166,3 +166,19 @@ def test_default_client_follows_configure_and_the_default_router() -> None:
     mine = Router()
     set_default_router(mine)
     assert default_client().router is mine
+
+
+def test_a_registry_view_adds_providers_without_registering_them() -> None:
+    mine = type("Mine", (Flaky,), {"name": "Mine"})
+    view = registry.with_providers([mine])
+    assert view.get("mine") is mine
+    with pytest.raises(g4f_lite.ProviderNotFoundError):
+        registry.get("Mine")
+    later = registry.register(type("Later", (Flaky,), {"name": "Later"}))
+    assert [entry.provider for entry in view.entries()][-2:] == [later, mine]
+    assert view.find(working=True)[-1].provider is mine
+    with pytest.raises(g4f_lite.DuplicateProviderError):
+        view.register(type("Later", (Flaky,), {"name": "Later"}))
+    view.unregister("Mine")
+    with pytest.raises(g4f_lite.ProviderNotFoundError):
+        view.get("Mine")
