@@ -1,15 +1,23 @@
 """g4f-lite: one small, typed API over many chat-completion providers.
 
 >>> import g4f_lite
->>> g4f_lite.ChatCompletion.create(model="", messages=[{"role": "user", "content": "Hi"}],
-...                                provider="Opchatgpts")
+>>> with g4f_lite.Client() as client:
+...     result = client.chat.completions.create(
+...         model="", messages=[{"role": "user", "content": "Hi"}], provider="Opchatgpts"
+...     )
+>>> result.choices[0].message.content
 
 Importing this package is cheap: it loads no plugin and opens no connection.
 Public names are imported on first access.
 
 What applications call:
 
-- :class:`ChatCompletion` (``create`` / ``create_async``), :class:`Router`,
+- :class:`Client` and :class:`AsyncClient` (``client.chat.completions.create``,
+  OpenAI's shapes: :class:`Completion`, or a :class:`Stream` /
+  :class:`AsyncStream` of :class:`CompletionChunk`); each owns its
+  configuration, providers, router, health and HTTP session;
+- :class:`ChatCompletion` (``create`` / ``create_async``), the legacy API
+  that returns text, on a default client; :class:`Router`,
   :class:`RetryPolicy` and :class:`Timeouts` to shape a call;
 - :func:`providers`, :func:`get_provider` and :func:`register` for the registry,
   :func:`configure` and :func:`declare_provider` for configuration files;
@@ -39,6 +47,12 @@ __version__ = "0.1.0"
 # name -> submodule that defines it; resolved lazily by __getattr__ so that
 # `import g4f_lite` costs almost nothing (aiohttp alone takes 0.25 s).
 _EXPORTS = {
+    "AsyncClient": "client",
+    "AsyncStream": "client",
+    "Client": "client",
+    "Completion": "client",
+    "CompletionChunk": "client",
+    "Stream": "client",
     "AsyncGeneratorProvider": "provider",
     "BaseProvider": "provider",
     "ChatCompletion": "client",
@@ -107,13 +121,18 @@ _SUBMODULES = frozenset({"errors"})
 __all__ = [
     "AllProvidersBenchedError",
     "AllProvidersFailedError",
+    "AsyncClient",
     "AsyncGeneratorProvider",
+    "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
     "BaseProvider",
     "BrokenLineError",
     "ChatCompletion",
     "CircuitBreaker",
+    "Client",
+    "Completion",
+    "CompletionChunk",
     "ConfigurationError",
     "ConnectTimeoutError",
     "DuplicateKindError",
@@ -149,6 +168,7 @@ __all__ = [
     "Router",
     "RouterEvent",
     "ServerError",
+    "Stream",
     "Timeouts",
     "TotalTimeoutError",
     "TruncatedResponseError",
@@ -166,7 +186,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import errors
-    from .client import ChatCompletion, providers
+    from .client import (
+        AsyncClient,
+        AsyncStream,
+        ChatCompletion,
+        Client,
+        Completion,
+        CompletionChunk,
+        Stream,
+        providers,
+    )
     from .config import configure, declare_provider
     from .errors import (
         AllProvidersBenchedError,

@@ -144,9 +144,11 @@ async def _pump(
                     return
                 raise
     finally:
-        from .provider import close_stream
-
-        await close_stream(stream)
+        # Closed here, not through provider.close_stream: the portal sits below
+        # the provider layer and imports nothing from it.
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 _portal = Portal()

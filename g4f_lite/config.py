@@ -53,7 +53,7 @@ from pydantic import ValidationError
 from .errors import ConfigurationError, DuplicateProviderError, ProviderNotFoundError
 from .kinds import PROVIDER_NAME_PATTERN, ProviderKind, ProviderSettings
 from .provider import BaseProvider
-from .registry import registry
+from .registry import Registry, registry
 from .router_settings import RouterSettings, plain_message, quote_key, validate_router_table
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "configure",
     "current_config",
     "declare_provider",
+    "declared_providers",
     "find_config_file",
     "has_tables",
     "is_enabled",
@@ -289,17 +290,22 @@ def load_config(source: ConfigSource | None = None) -> Config:
     return Config(origin, providers, tables["router"], tables["server"], router)
 
 
-def _build(config: Config) -> dict[str, type[BaseProvider]]:
-    """Create the classes of the providers ``config`` declares, checking every name."""
+def _build(
+    config: Config, against: Registry = registry, replaced: Mapping[str, type[BaseProvider]] = {}
+) -> dict[str, type[BaseProvider]]:
+    """Create the classes of the providers ``config`` declares, checking every name.
+
+    Names are checked against ``against``; those in ``replaced`` may be taken again.
+    """
     built: dict[str, type[BaseProvider]] = {}
     for name, table in config.providers.items():
         where = f"{config.source}: {_table(name)}"
         existing: type[BaseProvider] | None
         try:
-            existing = registry.get(name)
+            existing = against.get(name)
         except ProviderNotFoundError:
             existing = None
-        if existing is not None and _declared.get(name.lower()) is existing:
+        if existing is not None and replaced.get(name.lower()) is existing:
             existing = None  # declared by the configuration being replaced
         if table.kind is None:
             if existing is None:
@@ -312,7 +318,7 @@ def _build(config: Config) -> dict[str, type[BaseProvider]]:
         if existing is not None:
             raise ConfigurationError(
                 f"{where}: a provider called {existing.name!r} is already registered by "
-                f"{registry.plugin_of(existing)!r}; remove 'kind' to configure it, or choose "
+                f"{against.plugin_of(existing)!r}; remove 'kind' to configure it, or choose "
                 "another name"
             )
         kind: ProviderKind[Any] = registry.get_kind(table.kind)
@@ -321,6 +327,22 @@ def _build(config: Config) -> dict[str, type[BaseProvider]]:
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where}: {exc}") from None
     return built
+
+
+def declared_providers(config: Config, against: Registry = registry) -> list[type[BaseProvider]]:
+    """Build the providers ``config`` declares (tables with ``kind``) without registering them.
+
+    Names are checked as :func:`configure` checks them, against ``against``,
+    except that a provider another configuration declared (origin
+    ``config``) may be declared again: a ``Client`` keeps its own in a
+    :class:`~g4f_lite.registry.RegistryView` that hides that one.
+    """
+    replaced = {
+        entry.provider.name.lower(): entry.provider
+        for entry in against.entries()
+        if entry.plugin == CONFIG_PLUGIN
+    }
+    return list(_build(config, against, replaced).values())
 
 
 def configure(source: ConfigSource | None = None) -> Config:
@@ -334,7 +356,7 @@ def configure(source: ConfigSource | None = None) -> Config:
     global _current
     with _lock:
         config = load_config(source)
-        built = _build(config)
+        built = _build(config, registry, _declared)
         _forget_declared()
         try:
             for provider in built.values():

@@ -4,6 +4,10 @@ One pooled :class:`aiohttp.ClientSession` per event loop is shared by every
 provider. It is created on first use and closed when the loop shuts down
 (``asyncio.run`` and pytest-asyncio both call ``loop.shutdown_asyncgens()``,
 which is what closes it), or explicitly with :func:`aclose`.
+
+A :class:`~g4f_lite.client.Client` owns a session of its own instead: an
+:class:`OwnedSession`, which :func:`get_session` returns during the client's
+calls (``with owned.active():``) and which the client closes itself.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_RETRY_AFTER",
     "JSONNestingError",
+    "OwnedSession",
     "aclose",
     "check_token",
     "connect_limit",
@@ -140,19 +145,103 @@ async def _close_at_shutdown(
         await session.close()
 
 
-async def get_session() -> aiohttp.ClientSession:
-    """Return the running loop's shared session, creating it on first use."""
-    loop = asyncio.get_running_loop()
-    entry = _sessions.get(loop)
-    if entry is not None and not entry.session.closed:
-        return entry.session
-    session = aiohttp.ClientSession(
+def _new_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
         # Providers keep whatever state they need (nonces, session ids)
         # themselves; a shared cookie jar would leak cookies between sites.
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=request_timeout(),
     )
+
+
+class OwnedSession:
+    """A session one owner (a ``Client``) keeps for itself, instead of the loop's shared one.
+
+    Created lazily on the event loop of its first use, and closed by
+    :meth:`aclose` (on that loop), or when that loop shuts down if nobody
+    closed it. Within ``with owned.active():`` (also across ``await``),
+    :func:`get_session` returns it.
+    """
+
+    __slots__ = ("_closer", "_loop", "_session")
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncIterator[None] | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session, once created and while open."""
+        session = self._session
+        return session if session is not None and not session.closed else None
+
+    async def get(self) -> aiohttp.ClientSession:
+        """The session, created on the running loop on first use."""
+        session = self._session
+        loop = asyncio.get_running_loop()
+        if session is not None and not session.closed:
+            if self._loop is loop:
+                return session
+            if self._loop is not None and not self._loop.is_closed():
+                raise RuntimeError(
+                    "this client's HTTP session belongs to another event loop; "
+                    "use one AsyncClient per event loop"
+                )
+        session = self._session = _new_session()
+        self._loop = loop
+        # Closed at the loop's shutdown if the owner never closes it.
+        self._closer = _close_at_shutdown(weakref.ref(loop), session)
+        await self._closer.__anext__()
+        return session
+
+    async def aclose(self) -> None:
+        """Close the session now (a later use creates a new one)."""
+        closer, self._closer, self._session = self._closer, None, None
+        if closer is not None:
+            await closer.aclose()  # type: ignore[attr-defined]
+
+    def active(self) -> _Using:
+        """A context manager within which :func:`get_session` returns this session."""
+        return _Using(self)
+
+
+class _Using:
+    """Makes an :class:`OwnedSession` current (a class: entered on every call)."""
+
+    __slots__ = ("_owned", "_token")
+
+    def __init__(self, owned: OwnedSession) -> None:
+        self._owned = owned
+
+    def __enter__(self) -> None:
+        self._token = _owned.set(self._owned)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _owned.reset(self._token)
+
+
+# The session of the Client whose call is running, if it owns one.
+_owned: contextvars.ContextVar[OwnedSession | None] = contextvars.ContextVar(
+    "g4f_lite_owned_session", default=None
+)
+
+
+async def get_session() -> aiohttp.ClientSession:
+    """Return the session for this call, creating it on first use.
+
+    That is the running loop's shared session, or the session of the
+    ``Client`` making the call when it owns one (see :class:`OwnedSession`).
+    """
+    owned = _owned.get()
+    if owned is not None:
+        return await owned.get()
+    loop = asyncio.get_running_loop()
+    entry = _sessions.get(loop)
+    if entry is not None and not entry.session.closed:
+        return entry.session
+    session = _new_session()
     closer = _close_at_shutdown(weakref.ref(loop), session)
     await closer.__anext__()
     _sessions[loop] = _LoopSession(session, closer)

@@ -25,7 +25,7 @@ import inspect
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
@@ -51,6 +51,7 @@ __all__ = [
     "Entry",
     "KindEntry",
     "Registry",
+    "RegistryView",
     "get_provider",
     "register",
     "registry",
@@ -61,6 +62,8 @@ ENV_PLUGINS = "G4F_LITE_PLUGINS"
 RUNTIME_PLUGIN = "runtime"
 
 P = TypeVar("P", bound=type[BaseProvider])
+# config.CONFIG_PLUGIN (config imports this module, not the other way round).
+_CONFIG_PLUGIN = "config"
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ class Registry:
         self._kinds: dict[str, KindEntry] = {}
         self._pm: pluggy.PluginManager | None = None
         self._hooked: dict[tuple[str, int], bool] = {}
+        #: Counts changes to the set of providers, for views that cache a merge.
+        self.version = 0
 
     # -- loading -----------------------------------------------------------
 
@@ -184,6 +189,7 @@ class Registry:
                 if not self._add_kind_or_warn(kinds, kind_entry):
                     del self._runtime_kinds[_normalise(kind_entry.kind.name)]
             self._pm, self._kinds, self._entries = pm, kinds, entries
+            self.version += 1
             return entries
 
     def _load_entry_points(self, pm: pluggy.PluginManager) -> dict[str, str]:
@@ -312,6 +318,7 @@ class Registry:
             if self._entries is not None:
                 self._add(self._entries, entry)
             self._runtime[provider.name.lower()] = entry
+            self.version += 1
         return provider
 
     def unregister(self, provider: type[BaseProvider] | str) -> None:
@@ -321,6 +328,7 @@ class Registry:
             entry = self._runtime.pop(key, None)
             if entry is not None and self._entries is not None:
                 self._entries.pop(key, None)
+            self.version += 1
 
     def register_kind(self, kind: ProviderKind[Any]) -> ProviderKind[Any]:
         """Register a provider kind at runtime (plugins use the hook instead)."""
@@ -350,6 +358,18 @@ class Registry:
             self._entries = None
             self._pm = None
             self._hooked.clear()
+            self.version += 1
+
+    def with_providers(
+        self, providers: Iterable[type[BaseProvider]] = (), *, plugin: str = RUNTIME_PLUGIN
+    ) -> RegistryView:
+        """A view of this registry plus ``providers``, which are registered nowhere else.
+
+        The view follows this registry (plugins, later registrations); its
+        own providers are seen only through it. A :class:`~g4f_lite.client.Client`
+        keeps the providers its configuration declares this way.
+        """
+        return RegistryView(self, providers, plugin=plugin)
 
     # -- queries -----------------------------------------------------------
 
@@ -441,6 +461,112 @@ class Registry:
             and (model is None or entry.provider.supports_model(model))
             and (plugin is None or _normalise(entry.plugin) == _normalise(plugin))
         ]
+
+
+class RegistryView(Registry):
+    """A registry's providers plus some of its own, kept out of the base registry.
+
+    Reads (:meth:`entries`, :meth:`get`, :meth:`find`, kinds, hooks) see the
+    base registry's providers followed by the view's; a view's provider
+    hides a base provider declared by a configuration (origin ``config``) of
+    the same name, and any other clash is a
+    :class:`~g4f_lite.errors.DuplicateProviderError`. :meth:`register` and
+    :meth:`unregister` change the view only. Made by :meth:`Registry.with_providers`.
+    """
+
+    def __init__(
+        self,
+        base: Registry,
+        providers: Iterable[type[BaseProvider]] = (),
+        *,
+        plugin: str = RUNTIME_PLUGIN,
+    ) -> None:
+        super().__init__(base.group)
+        self.base = base
+        self._own: dict[str, Entry] = {}
+        self._merged: dict[str, Entry] | None = None
+        self._merged_at = -1
+        for provider in providers:
+            self.register(provider, plugin=plugin)
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The base registry's pluggy manager."""
+        return self.base.plugin_manager
+
+    def has_hookimpls(self, hook: str) -> bool:
+        """Whether any plugin of the base registry implements ``hook``."""
+        return self.base.has_hookimpls(hook)
+
+    def _load(self) -> dict[str, Entry]:
+        base = self.base._load()
+        merged = self._merged
+        # Asked on every routed call: rebuilt only when the base has changed.
+        if merged is not None and self._merged_at == self.base.version:
+            return merged
+        with self._lock:
+            merged = dict(base)
+            for key, entry in self._own.items():
+                self._check(merged, entry)
+                merged[key] = entry
+            self._merged, self._merged_at = merged, self.base.version
+            return merged
+
+    @staticmethod
+    def _check(entries: dict[str, Entry], entry: Entry) -> None:
+        existing = entries.get(entry.provider.name.lower())
+        if (
+            existing is not None
+            and existing.provider is not entry.provider
+            and existing.plugin != _CONFIG_PLUGIN
+        ):
+            raise DuplicateProviderError(entry.provider.name, entry.plugin, existing.plugin)
+
+    def register(self, provider: P, *, plugin: str = RUNTIME_PLUGIN) -> P:
+        """Register a provider in this view only."""
+        if not (isinstance(provider, type) and issubclass(provider, BaseProvider)):
+            raise TypeError(f"register() takes a BaseProvider subclass, got {provider!r}")
+        if inspect.isabstract(provider):
+            raise TypeError(f"{provider.__name__} does not implement create_async_generator")
+        entry = Entry(provider, plugin)
+        with self._lock:
+            self._check(self.base._load(), entry)
+            self._add(dict(self._own), entry)
+            self._own[provider.name.lower()] = entry
+            self._merged = None
+            self.version += 1
+        return provider
+
+    def unregister(self, provider: type[BaseProvider] | str) -> None:
+        """Remove a provider this view registered (by class or name)."""
+        key = (provider if isinstance(provider, str) else provider.name).lower()
+        with self._lock:
+            self._own.pop(key, None)
+            self._merged = None
+            self.version += 1
+
+    def kinds(self) -> list[KindEntry]:
+        """The base registry's provider kinds."""
+        return self.base.kinds()
+
+    def get_kind(self, name: str) -> ProviderKind[Any]:
+        """The base registry's provider kind called ``name``."""
+        return self.base.get_kind(name)
+
+    def register_kind(self, kind: ProviderKind[Any]) -> ProviderKind[Any]:
+        """Register a provider kind in the base registry (kinds are not per view)."""
+        return self.base.register_kind(kind)
+
+    def unregister_kind(self, name: str) -> None:
+        """Remove a provider kind from the base registry."""
+        self.base.unregister_kind(name)
+
+    def reset(self) -> None:
+        """Forget the view's own providers (the base registry is left alone)."""
+        with self._lock:
+            self._own.clear()
+            self._merged = None
+            self.version += 1
 
 
 registry = Registry()

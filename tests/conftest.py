@@ -23,9 +23,10 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     Only the reference plugin loads (``first_party_plugins`` adds the other
     first-party ones), so that whatever else is installed in the environment
-    cannot change a test's outcome. Provider health and the default router
-    are process-wide too: a provider benched by one test must not be skipped
-    in the next.
+    cannot change a test's outcome. Tests of ``ChatCompletion`` use the
+    default client, whose router and health are process-wide: a provider
+    benched by one test must not be skipped in the next. Tests that use a
+    fresh ``Client`` (the ``client`` fixture) need none of this.
     """
     monkeypatch.setenv(ENV_PLUGINS, "opchatgpts")
     monkeypatch.delenv(config.CONFIG_ENV, raising=False)
@@ -55,8 +56,6 @@ def first_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     """Load every first-party plugin: the AI Engine family and the OpenAI-compatible one too."""
     monkeypatch.setenv(ENV_PLUGINS, FIRST_PARTY_PLUGINS)
     registry.reset()
-    default_health_store().reset()
-    set_default_router(None)
 
 
 @pytest.fixture

@@ -143,3 +143,23 @@ def test_every_public_name_has_a_docstring() -> None:
             continue
         value = getattr(g4f_lite, name)
         assert getattr(value, "__doc__", None), name
+
+
+def test_clients_and_their_results_are_exported_lazily() -> None:
+    names = ["Client", "AsyncClient", "Stream", "AsyncStream", "Completion", "CompletionChunk"]
+    assert set(names) <= set(g4f_lite.__all__)
+    loaded = f"[m for m in {HEAVY!r} if m in sys.modules]"
+    code = (
+        f"import sys, json, g4f_lite; before = {loaded}; "
+        "from g4f_lite import client; "
+        f"same = [getattr(g4f_lite, n) is getattr(client, n) for n in {names!r}]; "
+        "print(json.dumps([before, same]))"
+    )
+    assert json.loads(fresh(code)) == [[], [True] * len(names)]
+
+
+def test_users_and_authors_are_told_apart_in_the_docstring() -> None:
+    doc = g4f_lite.__doc__ or ""
+    users, authors = doc.index("What applications call"), doc.index("What provider authors use")
+    assert users < doc.index(":class:`Client`") < authors
+    assert authors < doc.index(":class:`AsyncGeneratorProvider`")

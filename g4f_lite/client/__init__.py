@@ -1,4 +1,9 @@
-"""``ChatCompletion``: the one call users make."""
+"""The calls users make: :class:`Client` / :class:`AsyncClient`, and the legacy text API.
+
+``Client().chat.completions.create(...)`` returns OpenAI-shaped results
+(:mod:`~g4f_lite.client.results`); ``ChatCompletion.create(...)`` returns
+text, as g4f's seed did, through :func:`default_client`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,36 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias, overload
 
 from .._portal import portal
-from ..router import ProvidersArg, RoutedCall, Router, Timeouts, default_router
+from ..router import ProvidersArg, RoutedCall, Router, Timeouts
 from ..strategies import StrategyArg
 from ..types import Message, ProviderInfo
+from ._client import (
+    AsyncClient,
+    AsyncCompletions,
+    Client,
+    Completions,
+    ConfigArg,
+    default_client,
+)
+from ._stream import AsyncStream, Stream
+from .results import Completion, CompletionChunk
 
-__all__ = ["ChatCompletion", "MessagesInput", "ProviderArg", "providers"]
+__all__ = [
+    "AsyncClient",
+    "AsyncCompletions",
+    "AsyncStream",
+    "ChatCompletion",
+    "Client",
+    "Completion",
+    "CompletionChunk",
+    "Completions",
+    "ConfigArg",
+    "MessagesInput",
+    "ProviderArg",
+    "Stream",
+    "default_client",
+    "providers",
+]
 
 #: A provider given by name (case-insensitive) or by class, several of them in
 #: the order to try, or ``None`` for "any that fits".
@@ -30,7 +60,7 @@ def _plan(
     kwargs: dict[str, Any],
 ) -> RoutedCall:
     """Validate the arguments and choose the providers; raises before any request."""
-    return (router or default_router()).plan(
+    return (router or default_client().router).plan(
         model,
         messages,
         provider=provider,
@@ -43,7 +73,11 @@ def _plan(
 
 
 class ChatCompletion:
-    """Create chat completions through any registered provider."""
+    """Create chat completions through any registered provider; the answer is text.
+
+    The legacy API (g4f's), on :func:`default_client`; events such as tool
+    calls and usage are left out. :class:`Client` returns them all.
+    """
 
     @overload
     @staticmethod
@@ -109,7 +143,7 @@ class ChatCompletion:
         loop (Jupyter): the request runs on g4f-lite's own background loop.
 
         Every call goes through a :class:`~g4f_lite.router.Router` (``router``,
-        else the default one): ``provider`` may be ``None`` (any provider that
+        else the default client's): ``provider`` may be ``None`` (any provider that
         fits the request), a name or class (used even when marked not working),
         or a list of those tried in order. Retryable failures are retried and
         then the next provider is tried; see ``docs/router.md``.
@@ -213,10 +247,10 @@ def providers(
     an unknown filter name is a ``TypeError``, never silently ignored. Each
     :class:`ProviderInfo` carries the provider's live ``health`` (at its
     default target) and ``targets`` (every target called so far) as the
-    default router sees them; credentials in a provider's ``url``
+    default client sees them; credentials in a provider's ``url``
     (``http://user:pass@host``) are masked.
     """
-    return default_router().describe(
+    return default_client().providers(
         working=working,
         needs_auth=needs_auth,
         supports_stream=supports_stream,

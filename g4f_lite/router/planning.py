@@ -350,7 +350,7 @@ _default_config: settings_module.Config | None = None
 
 
 def default_router() -> Router:
-    """The router ``ChatCompletion`` uses when it is given none.
+    """The router of the default client, which ``ChatCompletion`` uses when given none.
 
     Built on first use from the ``[router]`` table of the current
     configuration (see :meth:`Router.from_settings`), and rebuilt after

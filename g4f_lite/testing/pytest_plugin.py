@@ -1,6 +1,8 @@
 """pytest fixtures for code that talks to AI Engine sites and OpenAI-compatible servers.
 
-Enable with ``pytest_plugins = ["g4f_lite.testing.pytest_plugin"]``.
+Enable with ``pytest_plugins = ["g4f_lite.testing.pytest_plugin"]``. Besides
+the emulators, ``client`` and ``async_client`` give each test a fresh client
+(its own configuration, health and session).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ..client import AsyncClient, Client
 from ._aiengine import AIEngineEmulator
 from ._openai import OpenAIEmulator
 
@@ -31,3 +34,24 @@ def openai_emulator() -> Iterator[OpenAIEmulator]:
     emulator = OpenAIEmulator()
     with emulator.run_in_thread():
         yield emulator
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    """A fresh :class:`~g4f_lite.Client` with an empty configuration, closed after the test.
+
+    It has its own health store and router: a provider benched in one test
+    is not benched in the next, with no global to reset.
+    """
+    with Client(config={}) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def async_client() -> AsyncClient:
+    """A fresh :class:`~g4f_lite.AsyncClient` with an empty configuration.
+
+    Its HTTP session is created on the test's event loop and closed when
+    that loop shuts down (or by ``await async_client.aclose()``).
+    """
+    return AsyncClient(config={})
