@@ -341,8 +341,11 @@ def _usage(provider: str, data: Any) -> Usage | None:
     except ValidationError:
         logger.debug("%s: ignored a malformed 'usage'", provider)
         return None
-    # All zeros is the plugin's placeholder when its engine counted nothing.
-    return usage if usage.total_tokens or usage.completion_tokens else None
+    if not (usage.total_tokens or usage.completion_tokens):
+        # All zeros is the plugin's placeholder when its engine counted nothing.
+        logger.debug("%s: ignored an all-zero 'usage'", provider)
+        return None
+    return usage
 
 
 def _failure(provider: str, message: str, *, refused: bool = False) -> ProviderError:
