@@ -33,6 +33,7 @@ from g4f_lite.health import CircuitBreaker, InMemoryHealthStore
 from g4f_lite.provider import AsyncGeneratorProvider, BaseProvider, run_provider
 from g4f_lite.registry import registry
 from g4f_lite.router import RetryPolicy, Router
+from g4f_lite.types import Chunk
 
 USER = [{"role": "user", "content": "Hi"}]
 
@@ -54,7 +55,7 @@ def aimed(name: str, url: str) -> type[BaseProvider]:
         @classmethod
         def create_async_generator(
             cls, model: str, messages: Any, proxy: str | None = None, **kwargs: Any
-        ) -> AsyncIterator[str]:
+        ) -> AsyncIterator[Chunk]:
             return super().create_async_generator(model, messages, proxy, base_url=url, **kwargs)
 
     Aimed.name = name

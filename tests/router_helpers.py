@@ -13,7 +13,7 @@ from g4f_lite.provider import AsyncGeneratorProvider, BaseProvider
 from g4f_lite.registry import registry
 from g4f_lite.router import RetryPolicy, Router, RouterEvent, Timeouts
 from g4f_lite.testing import AIEngineEmulator
-from g4f_lite.types import Messages
+from g4f_lite.types import Chunk, Messages
 
 USER = [{"role": "user", "content": "Hi"}]
 
@@ -46,7 +46,7 @@ class SiteProvider(Opchatgpts):
     @classmethod
     def create_async_generator(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[Chunk]:
         return super().create_async_generator(
             model, messages, proxy, base_url=cls.site_url, **kwargs
         )

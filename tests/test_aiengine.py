@@ -24,6 +24,7 @@ from g4f_lite.errors import (
 )
 from g4f_lite.provider import BaseProvider, collect, run_provider
 from g4f_lite.testing import AIEngineEmulator, Fault, Generation
+from g4f_lite.types import Usage
 
 pytestmark = pytest.mark.usefixtures("first_party_plugins")
 
@@ -302,7 +303,7 @@ async def test_the_last_message_must_be_the_users() -> None:
 async def test_stream_false_uses_the_json_reply() -> None:
     async with AIEngineEmulator(reply="The whole answer.") as site:
         chunks = [c async for c in run_provider(declare(site), "", HELLO, stream=False)]
-    assert chunks == ["The whole answer."]
+    assert chunks == ["The whole answer.", Usage.of(1, 3)]
     assert site.requests[0].body["stream"] is False
 
 

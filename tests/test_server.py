@@ -21,7 +21,7 @@ from g4f_lite.router import Router
 from g4f_lite.server import API_KEY_ENV, Server, ServerSettings
 from g4f_lite.server.models import ChatCompletionChunk
 from g4f_lite.testing import AIEngineEmulator, Fault
-from g4f_lite.types import Messages
+from g4f_lite.types import Chunk, Messages
 
 REPLY = "Hello from the AI Engine emulator! You said: Hi there"
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi there"}]
@@ -440,7 +440,7 @@ def tracked(local: AIEngineEmulator) -> asyncio.Event:
         @classmethod
         async def create_async_generator(
             cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
-        ) -> AsyncIterator[str]:
+        ) -> AsyncIterator[Chunk]:
             try:
                 async for chunk in super().create_async_generator(
                     model, messages, proxy, base_url=local.url

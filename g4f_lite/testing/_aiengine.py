@@ -16,6 +16,13 @@ generation  behaviour
             ``start_session`` is the only way in; rotation as 2.8.5
 ==========  =============================================================
 
+Every answer (the ``end`` event and the ``stream: false`` JSON) carries
+``usage`` as the plugin reports it: by default word counts of the context
+and of the reply (``usage=`` changes that). As the real plugin, which lets
+the request body override the chatbot's settings, it honours a positive
+integer ``maxTokens`` (the reply is cut to its first N words) and records
+``temperature`` untouched.
+
 Nonces follow WordPress: one nonce per 12-hour tick, shared by every
 anonymous visitor, accepted for two ticks. Time is virtual: call
 :meth:`AIEngineEmulator.advance` to age nonces without waiting. A request
@@ -43,6 +50,7 @@ from ._server import LocalServer, RecordedRequest
 
 __all__ = [
     "API_KEY_PLACEHOLDER",
+    "COUNT_USAGE",
     "AIEngineEmulator",
     "Fault",
     "FaultKind",
@@ -82,6 +90,9 @@ FaultKind = Literal[
 
 #: Where a ``deep_json`` or ``bad_credential`` fault strikes (see their builders).
 FaultPlace = Literal["line", "end", "body", "error_body", "page", "new_token", "session", "header"]
+
+#: The default ``usage=`` of :class:`AIEngineEmulator`: count words, as 3.x reports it.
+COUNT_USAGE = "count"
 
 #: In a fault's ``message``, replaced by the API key the client sent
 #: (OpenAI emulator), to check that clients never show an echoed key.
@@ -278,6 +289,7 @@ class AIEngineEmulator(LocalServer):
         custom_id: str | None = None,
         context_id: int = 28,
         refresh_header: bool = True,
+        usage: object = COUNT_USAGE,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -293,6 +305,11 @@ class AIEngineEmulator(LocalServer):
         #: Whether a rotated nonce also comes back in the ``X-WP-Nonce`` header
         #: (turn off to check that clients read ``end.new_token``).
         self.refresh_header = refresh_header
+        #: The ``usage`` of every answer: :data:`COUNT_USAGE` (word counts of the
+        #: context and the reply, with 3.x's ``price``, ``queries`` and
+        #: ``accuracy``), or any other value, sent as it is (``None``: ``null``;
+        #: a malformed value, to test clients).
+        self.usage = usage
         #: Virtual hours since the emulator started; see :meth:`advance`.
         self.clock_hours = 0.0
         #: Session ids handed out by ``start_session``.
@@ -446,6 +463,10 @@ class AIEngineEmulator(LocalServer):
         text = (
             self.reply(record) if callable(self.reply) else (self.reply or _default_reply(record))
         )
+        max_tokens = body.get("maxTokens")
+        if type(max_tokens) is int and max_tokens > 0:
+            text = " ".join(text.split(" ")[:max_tokens])
+        usage = _usage(record.context, text) if self.usage == COUNT_USAGE else self.usage
         headers = {}
         hostile_token = fault is not None and fault.kind == "bad_credential"
         if new_token is not None and self.refresh_header and not hostile_token:
@@ -459,16 +480,61 @@ class AIEngineEmulator(LocalServer):
                 "success": True,
                 "reply": text,
                 "images": None,
-                "usage": _usage(text),
+                "usage": usage,
             }
             if new_token is not None:
                 answer["new_token"] = new_token
-            return web.json_response(answer, headers=headers)
+            try:
+                return await self._whole(request, answer, fault, headers)
+            except ConnectionResetError:
+                return web.Response(status=499)
         try:
-            return await self._stream(request, text, fault, new_token, headers)
+            return await self._stream(request, text, usage, fault, new_token, headers)
         except ConnectionResetError:
             # The client went away (e.g. its timeout fired); nothing to answer.
             return web.Response(status=499)
+
+    async def _whole(
+        self,
+        request: web.Request,
+        answer: dict[str, Any],
+        fault: Fault | None,
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        """The ``stream: false`` answer, with the stream faults as a JSON reply suffers them.
+
+        ``drop`` cuts the body mid-JSON (short of its Content-Length);
+        ``no_end`` ends a cut body cleanly, as PHP stopped mid-output;
+        ``garbage`` is a PHP error page; ``no_type`` a JSON object without
+        ``reply``; ``error_event`` the plugin's HTTP 500 ``success: false``;
+        ``huge_line`` a reply of ``size`` bytes; ``stall`` a wait first.
+        """
+        kind = fault.kind if fault is not None else None
+        if fault is not None and kind == "stall":
+            await asyncio.sleep(fault.delay)
+        if fault is not None and kind == "error_event":
+            return web.json_response({"success": False, "message": fault.message}, status=500)
+        if fault is not None and kind == "huge_line":
+            answer = {**answer, "reply": answer["reply"] + "x" * fault.size}
+        if kind == "garbage":
+            return web.Response(
+                body=b"<b>Fatal error</b>: this is not JSON", content_type="application/json"
+            )
+        if kind == "no_type":
+            answer = {"success": True, "data": "an answer without a reply"}
+        data = json.dumps(answer).encode()
+        if kind not in ("drop", "no_end"):
+            return web.Response(body=data, content_type="application/json", headers=headers)
+        response = web.StreamResponse(headers={"Content-Type": "application/json", **headers})
+        if kind == "drop":
+            response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[: len(data) // 2])
+        if kind == "drop" and request.transport is not None:
+            request.transport.abort()
+            return response
+        await response.write_eof()
+        return response
 
     def _status_response(self, fault: Fault) -> web.Response:
         payload = _STATUS_BODIES.get(fault.status, {"success": False, "message": fault.message})
@@ -525,6 +591,7 @@ class AIEngineEmulator(LocalServer):
         self,
         request: web.Request,
         text: str,
+        usage: object,
         fault: Fault | None,
         new_token: str | None = None,
         headers: dict[str, str] | None = None,
@@ -582,7 +649,7 @@ class AIEngineEmulator(LocalServer):
             "success": True,
             "reply": text,
             "images": None,
-            "usage": _usage(text),
+            "usage": usage,
             "responseId": None,
             "actions": [],
             "shortcuts": [],
@@ -629,6 +696,15 @@ class AIEngineEmulator(LocalServer):
         return False
 
 
-def _usage(text: str) -> dict[str, int]:
-    tokens = len(text.split())
-    return {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}
+def _usage(context: list[dict[str, Any]], reply: str) -> dict[str, Any]:
+    """What AI Engine 3.x reports: token counts (here words), price, queries, accuracy."""
+    prompt = sum(len(str(m.get("content", "")).split()) for m in context)
+    completion = len(reply.split())
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "price": None,
+        "queries": 1,
+        "accuracy": "estimated",
+    }

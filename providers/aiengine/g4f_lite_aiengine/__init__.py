@@ -29,7 +29,7 @@ from g4f_lite.http import (
     request_timeout,
 )
 from g4f_lite.kinds import ProviderKind, ProviderSettings
-from g4f_lite.types import Messages
+from g4f_lite.types import Chunk, Messages
 
 from . import protocol
 from .nonce import (
@@ -65,13 +65,26 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
     Configure a site with the class attributes below (``make_provider`` does
     that from data). Per call, ``base_url=`` points at another site,
     ``nonce=`` overrides the nonce mode and ``stream=False`` asks the site
-    for one JSON answer instead of a stream.
+    for one JSON answer instead of a stream (the router passes it for
+    whole-answer calls). The answer's text is followed by a
+    :class:`~g4f_lite.types.Usage` event when the site reports its counts.
+
+    A chatbot takes text: text parts are joined, and images, tools or a
+    ``response_format`` are refused with
+    :class:`~g4f_lite.errors.UnsupportedFeatureError` before any request.
     """
 
     name = "AIEngine"
     working = False
     supports_message_history = True
     supports_system_message = True
+    #: The plugin (1.9.99 to 3.6.2 at least) lets the request body override
+    #: the chatbot's ``temperature`` and ``maxTokens``, unless the chatbot
+    #: runs in "prompt" mode. It clamps ``temperature`` to [0, 1]. Its
+    #: ``stop`` takes a single string only, so it is not offered.
+    sampling_options: ClassVar[frozenset[str]] = frozenset(
+        {"temperature", "max_tokens", "max_completion_tokens"}
+    )
 
     #: The chatbot to talk to; ``None``: the one the chat page names, else ``"default"``.
     bot_id: ClassVar[str | None] = None
@@ -98,9 +111,16 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         nonce: NonceMode | None = None,
         stream: bool | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[str]:
-        """Stream the answer from the site (its ``end.reply`` when ``stream=False``)."""
+    ) -> AsyncIterator[Chunk]:
+        """Stream the answer from the site (its ``reply`` when ``stream=False``), then its usage."""
+        protocol.refuse_unsupported(cls.name, messages, kwargs)
+        sampling = protocol.sampling_fields(
+            cls.name, temperature, max_completion_tokens or max_tokens
+        )
         site = (base_url or cls.url).rstrip("/")
         if not site:
             raise ConfigurationError(f"{cls.name}: no site URL; pass base_url=")
@@ -164,6 +184,7 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
                     history,
                     new_message,
                     use_stream,
+                    sampling,
                     proxy,
                     timeout,
                 )
@@ -216,6 +237,8 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
                 credentials.nonce = result.end.new_token
             if not use_stream and result.end is not None:
                 yield result.end.reply
+            if result.end is not None and result.end.usage is not None:
+                yield result.end.usage
 
     @classmethod
     def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
@@ -240,6 +263,7 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
         history: list[dict[str, str]],
         new_message: str,
         use_stream: bool,
+        sampling: Mapping[str, Any],
         proxy: str | None,
         timeout: float | None,
     ) -> aiohttp.ClientResponse:
@@ -255,6 +279,7 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
             "newMessage": new_message,
             "newFileId": None,
             "stream": use_stream,
+            **sampling,
         }
         accept = "text/event-stream" if use_stream else "application/json"
         headers = protocol.browser_headers(site, page_url, accept=accept)

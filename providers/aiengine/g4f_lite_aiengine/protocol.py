@@ -7,7 +7,8 @@ provider. Everything here follows ``ai-engine-protocol.md``:
   ``[DONE]`` sentinel; only ``live`` events without a ``subtype`` (or with
   ``subtype == "content"``) carry answer text;
 * ``end.data`` is a JSON-*encoded string* whose ``reply`` is the whole
-  answer and whose ``new_token``, when present, is the next nonce;
+  answer, whose ``usage`` (every plugin generation) holds the site's token
+  counts and whose ``new_token``, when present, is the next nonce;
 * a stream that closes without ``end`` is truncated, never a success;
 * the Content-Type header says little (SSE may come labelled
   ``application/json``), so answers are told apart by their body.
@@ -15,20 +16,26 @@ provider. Everything here follows ``ai-engine-protocol.md``:
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from g4f_lite.errors import (
     BrokenLineError,
+    ConfigurationError,
     HTTPStatusError,
     InvalidMessagesError,
     ProtocolError,
     ProviderError,
     RequestRejectedError,
     TruncatedResponseError,
+    UnsupportedFeatureError,
     UpstreamError,
 )
 from g4f_lite.http import (
@@ -41,7 +48,7 @@ from g4f_lite.http import (
     read_body,
     sse_event,
 )
-from g4f_lite.types import Messages
+from g4f_lite.types import Messages, Usage, has_images, has_tool_turns, text_of
 
 if TYPE_CHECKING:
     import aiohttp
@@ -59,10 +66,15 @@ __all__ = [
     "is_rejection",
     "iter_text",
     "parse_reply",
+    "parse_usage",
     "read_body",  # now g4f_lite.http.read_body; kept importable from here
+    "refuse_unsupported",
     "rejected",
+    "sampling_fields",
     "split_messages",
 ]
+
+logger = logging.getLogger("g4f_lite.aiengine")
 
 SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
 START_SESSION_PATH = "/wp-json/mwai/v1/start_session"
@@ -105,13 +117,17 @@ def split_messages(messages: Messages, provider: str = "") -> tuple[list[dict[st
     """Split a conversation into the plugin's ``messages`` (history) and ``newMessage``.
 
     The server appends ``newMessage`` itself, so the history leaves the new
-    turn out. System messages are joined into one ``system`` turn placed
-    first: the server trims long histories to the first message plus the
-    last 15, so the first place is the one that survives trimming.
+    turn out. Contents given as text parts are joined (the plugin takes
+    text; call :func:`refuse_unsupported` first for anything else). System
+    messages are joined into one ``system`` turn placed first: the server
+    trims long histories to the first message plus the last 15, so the
+    first place is the one that survives trimming.
     """
-    system = [m["content"] for m in messages if m["role"] == "system"]
+    system = [text_of(m["content"]) for m in messages if m["role"] == "system"]
     turns = [
-        {"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"
+        {"role": m["role"], "content": text_of(m["content"])}
+        for m in messages
+        if m["role"] != "system"
     ]
     if not turns or turns[-1]["role"] != "user":
         who = f"{provider}: " if provider else ""
@@ -122,6 +138,53 @@ def split_messages(messages: Messages, provider: str = "") -> tuple[list[dict[st
     if system:
         history.insert(0, {"role": "system", "content": "\n\n".join(system)})
     return history, turns[-1]["content"]
+
+
+def refuse_unsupported(provider: str, messages: Messages, options: Mapping[str, Any]) -> None:
+    """Refuse, before any request, what a chatbot cannot take: images, tools, JSON mode.
+
+    The router never sends these to a provider without the capability; a
+    direct caller gets :class:`~g4f_lite.errors.UnsupportedFeatureError` (a
+    request fault) instead of an answer that silently ignored them.
+    """
+    if has_images(messages):
+        raise UnsupportedFeatureError(
+            provider, "vision", "an AI Engine chatbot takes text only, but the messages hold images"
+        )
+    if options.get("tools") or has_tool_turns(messages):
+        raise UnsupportedFeatureError(
+            provider,
+            "tools",
+            "an AI Engine chatbot cannot call the caller's tools, "
+            "but tools or tool turns were given",
+        )
+    response_format = options.get("response_format")
+    if response_format is not None and not (
+        isinstance(response_format, Mapping) and response_format.get("type") == "text"
+    ):
+        raise UnsupportedFeatureError(
+            provider, "json_mode", "an AI Engine chatbot has no JSON mode (response_format)"
+        )
+
+
+def sampling_fields(
+    provider: str, temperature: float | None, max_tokens: int | None
+) -> dict[str, Any]:
+    """The request body's ``temperature`` and ``maxTokens``, for the options that were set.
+
+    The plugin merges the body over the chatbot's settings, so these
+    override the site's own values for this one answer.
+    """
+    fields: dict[str, Any] = {}
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+            raise ConfigurationError(f"{provider}: temperature must be a number")
+        fields["temperature"] = temperature
+    if max_tokens is not None:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ConfigurationError(f"{provider}: max_tokens must be a positive integer")
+        fields["maxTokens"] = max_tokens
+    return fields
 
 
 def is_nonce_error(error: HTTPStatusError) -> bool:
@@ -150,12 +213,36 @@ class EndPayload:
     """The decoded ``end`` event (or non-stream answer): the authoritative reply.
 
     ``new_token`` is the next nonce when the site rotates it (plugin >= 2.8.5);
-    it is kept out of ``repr``.
+    it is kept out of ``repr``. ``usage`` is the site's token count, when it
+    reported a well-formed one (see :func:`parse_usage`).
     """
 
     reply: str
     new_token: str | None = field(default=None, repr=False)
-    usage: dict[str, Any] | None = None
+    usage: Usage | None = None
+
+
+def parse_usage(provider: str, data: object) -> Usage | None:
+    """The token counts of a reply's ``usage``, or ``None`` when there are none to trust.
+
+    The plugin reports ``{"prompt_tokens", "completion_tokens",
+    "total_tokens", "price", "queries", "accuracy"}`` (older versions the
+    three counts alone); the extra keys are ignored. Counts that are missing,
+    not integers or negative are ignored with a debug line rather than
+    failing an answer that arrived whole, and so are all-zero counts: that is
+    the plugin's placeholder when its engine counted nothing, not a count.
+    """
+    if data is None:
+        return None
+    try:
+        usage = Usage.model_validate(data, strict=True)
+    except ValidationError:
+        logger.debug("%s: ignored a malformed 'usage' in the reply", provider)
+        return None
+    if not (usage.prompt_tokens or usage.completion_tokens or usage.total_tokens):
+        logger.debug("%s: ignored an all-zero 'usage' (the site counted nothing)", provider)
+        return None
+    return usage
 
 
 @dataclass
@@ -182,11 +269,10 @@ def _payload(provider: str, data: Any, line: bytes | str) -> EndPayload:
         # It becomes the next request's X-WP-Nonce header: a CR/LF in it
         # would break every later request to the site.
         check_token(provider, token, "new_token")
-    usage = data.get("usage")
     return EndPayload(
         reply,
         token if isinstance(token, str) and token else None,
-        usage if isinstance(usage, dict) else None,
+        parse_usage(provider, data.get("usage")),
     )
 
 
@@ -313,8 +399,19 @@ def parse_reply(provider: str, body: bytes) -> EndPayload:
         data = loads_json(text)
     except JSONNestingError:
         raise ProtocolError(provider, "the answer is JSON nested too deep") from None
-    except ValueError:
+    except ValueError as exc:
+        if text.startswith(b"{") and _ends_early(exc):
+            # PHP stopped mid-output (a time limit, a fatal error): the body
+            # ended cleanly, but the reply in it is cut short.
+            raise TruncatedResponseError(provider, "the JSON answer ended midway") from None
         raise ProtocolError(
             provider, f"the answer is neither JSON nor SSE: {text[:80]!r}"
         ) from None
     return _payload(provider, data, text)
+
+
+def _ends_early(error: ValueError) -> bool:
+    """Whether a JSON error is the text running out, rather than text that is wrong."""
+    if not isinstance(error, json.JSONDecodeError):
+        return False
+    return error.msg.startswith("Unterminated string") or error.pos >= len(error.doc.rstrip())

@@ -5,8 +5,11 @@ opchatgpts.net was a WordPress site running the "AI Engine" chat plugin
 only the public g4f-lite API (``g4f_lite.http`` to send and read,
 ``g4f_lite.errors`` to report) and shows every step, top to bottom:
 
-1. refuse what the site cannot answer before sending anything
-   (:class:`~g4f_lite.errors.InvalidMessagesError`);
+1. refuse what the site cannot answer before sending anything: a last turn
+   that is not the user's (:class:`~g4f_lite.errors.InvalidMessagesError`),
+   images or tools (:class:`~g4f_lite.errors.UnsupportedFeatureError`; the
+   router never sends them here, a direct caller might); text parts are
+   joined, since the site reads text;
 2. with ``use_nonce=True`` (plugin >= 2.0), read the nonce from the chat
    page, refuse one that could not travel in a header, and remember it for
    the site only once the site has accepted it;
@@ -15,8 +18,14 @@ only the public g4f-lite API (``g4f_lite.http`` to send and read,
    (:class:`~g4f_lite.errors.RequestRejectedError`), and a remembered nonce
    the site calls stale is fetched again, once;
 4. read the server-sent events: ``live`` text, ``error``, and ``end`` (the
-   whole reply, perhaps with the next nonce). A stream that closes without
-   ``end`` is truncated, never a success.
+   whole reply, its ``usage``, perhaps the next nonce). A stream that closes
+   without ``end`` is truncated, never a success;
+5. after the text, yield the site's token counts as a
+   :class:`~g4f_lite.types.Usage` event, when it reported well-formed ones.
+
+It always streams: ``stream=False`` (a whole-answer call) changes nothing on
+the wire, since the ``end`` event carries all a JSON reply would. It takes
+no sampling options (the router drops them), as the seed sent none.
 
 Seed behaviour kept on purpose: ``messages`` holds the whole conversation
 *including* the new turn, and ``newMessage`` repeats that turn, so the site
@@ -28,6 +37,7 @@ nothing with this module but the core helpers.
 from __future__ import annotations
 
 import html
+import logging
 import random
 import re
 import string
@@ -35,6 +45,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 import g4f_lite
 from g4f_lite.errors import (
@@ -45,6 +56,7 @@ from g4f_lite.errors import (
     ProviderError,
     RequestRejectedError,
     TruncatedResponseError,
+    UnsupportedFeatureError,
     UpstreamError,
 )
 from g4f_lite.http import (
@@ -59,9 +71,11 @@ from g4f_lite.http import (
     request_timeout,
     sse_event,
 )
-from g4f_lite.types import Messages
+from g4f_lite.types import Chunk, Messages, Usage, has_images, has_tool_turns, text_of
 
 __all__ = ["Opchatgpts", "forget_nonces", "register_providers"]
+
+logger = logging.getLogger("g4f_lite.opchatgpts")
 
 SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
 #: The page that shows the chat: sent as Referer, and read for a nonce.
@@ -114,8 +128,8 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         use_nonce: bool = False,
         **kwargs: Any,
-    ) -> AsyncIterator[str]:
-        """Stream the answer.
+    ) -> AsyncIterator[Chunk]:
+        """Stream the answer, then its usage when the site reports it.
 
         ``base_url`` points the provider at another AI Engine site;
         ``use_nonce=True`` sends the ``X-WP-Nonce`` a plugin >= 2.0 wants.
@@ -128,6 +142,11 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
                 f"{cls.name}: an AI Engine site answers a user message: "
                 "the last message must have role 'user'"
             )
+        if has_images(messages):
+            raise UnsupportedFeatureError(cls.name, "vision", "the site reads text, not images")
+        if kwargs.get("tools") or has_tool_turns(messages):
+            raise UnsupportedFeatureError(cls.name, "tools", "the site cannot call tools")
+        messages = [{"role": m["role"], "content": text_of(m["content"])} for m in messages]
         page_url = f"{site}{PAGE_PATH}"
         headers = {
             "User-Agent": (
@@ -193,6 +212,8 @@ class Opchatgpts(g4f_lite.AsyncGeneratorProvider):
                 # Plugin >= 2.8.5 replaces a nonce that is 12-24 hours old.
                 if nonce is not None and end.get("new_token"):
                     _nonces[site] = end["new_token"]
+                if end.get("usage") is not None:
+                    yield end["usage"]
                 return
 
     @classmethod
@@ -292,7 +313,7 @@ async def read_answer(
 
 
 def _reply(provider: str, data: Any, line: bytes) -> dict[str, Any]:
-    """Check a reply object (``end`` data, or a whole JSON answer): ``reply``, ``new_token``."""
+    """Check a reply (``end`` data, or a JSON answer): ``reply``, ``new_token``, ``usage``."""
     if not isinstance(data, dict):
         raise BrokenLineError(provider, line, "the answer is not a JSON object")
     if data.get("success") is False:
@@ -307,7 +328,24 @@ def _reply(provider: str, data: Any, line: bytes) -> dict[str, Any]:
         check_token(provider, token, "new_token")
     else:
         token = None
-    return {"reply": reply, "new_token": token}
+    return {"reply": reply, "new_token": token, "usage": _usage(provider, data.get("usage"))}
+
+
+def _usage(provider: str, data: Any) -> Usage | None:
+    """The site's token counts; malformed ones are dropped, never guessed at."""
+    if data is None:
+        return None
+    try:
+        # Strict: "12" or 12.5 is not a count. Extra keys (price...) are ignored.
+        usage = Usage.model_validate(data, strict=True)
+    except ValidationError:
+        logger.debug("%s: ignored a malformed 'usage'", provider)
+        return None
+    if not (usage.total_tokens or usage.completion_tokens):
+        # All zeros is the plugin's placeholder when its engine counted nothing.
+        logger.debug("%s: ignored an all-zero 'usage'", provider)
+        return None
+    return usage
 
 
 def _failure(provider: str, message: str, *, refused: bool = False) -> ProviderError:
