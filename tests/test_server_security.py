@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from g4f_lite import config, errors
 from g4f_lite.policies import RetryPolicy
-from g4f_lite.router import Router
+from g4f_lite.router import RoutedCall, Router
 from g4f_lite.server import FORBIDDEN_FIELDS, Server, ServerSettings, create_app
 from g4f_lite.server._errors import MAX_RETRY_AFTER, _retry_headers, api_error
 from g4f_lite.server.logs import AccessLogger
@@ -444,14 +444,12 @@ def test_retry_after_is_clamped(seconds: float | None, header: str | None) -> No
 @pytest.fixture
 def raising(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
     """Every routed call raises the error put in the list, as the router would."""
-    from g4f_lite.client import ChatCompletion
-
     raised: list[BaseException] = []
 
-    async def create_async(*args: Any, **kwargs: Any) -> str:
+    async def answer(self: RoutedCall) -> Any:
         raise raised[0]
 
-    monkeypatch.setattr(ChatCompletion, "create_async", create_async)
+    monkeypatch.setattr(RoutedCall, "answer", answer)
     return raised
 
 
