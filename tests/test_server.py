@@ -15,9 +15,9 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 import g4f_lite
 from g4f_lite import config
+from g4f_lite.client.results import CompletionChunk
 from g4f_lite.health import CircuitBreaker, InMemoryHealthStore
 from g4f_lite.policies import RetryPolicy
-from g4f_lite.client.results import CompletionChunk
 from g4f_lite.router import Router
 from g4f_lite.server import API_KEY_ENV, Server, ServerSettings
 from g4f_lite.testing import AIEngineEmulator, Fault
@@ -27,7 +27,7 @@ REPLY = "Hello from the AI Engine emulator! You said: Hi there"
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi there"}]
 
 
-def IMAGE(url: str) -> dict[str, Any]:  # noqa: N802 - reads as a constant in the tables
+def image(url: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -329,12 +329,12 @@ async def test_sdk_extra_body_cannot_set_base_url(server: Server) -> None:
         ),
         ({"messages": HI, "functions": [{"name": "f"}]}, "invalid_value", "functions"),
         (
-            {"messages": [{"role": "user", "content": [IMAGE("http://example.com/a.png")]}]},
+            {"messages": [{"role": "user", "content": [image("http://example.com/a.png")]}]},
             "invalid_value",
             "messages.0.content.0.image_url.url",
         ),
         (
-            {"messages": [{"role": "user", "content": [IMAGE("file:///etc/passwd")]}]},
+            {"messages": [{"role": "user", "content": [image("file:///etc/passwd")]}]},
             "invalid_value",
             "messages.0.content.0.image_url.url",
         ),
@@ -344,7 +344,7 @@ async def test_sdk_extra_body_cannot_set_base_url(server: Server) -> None:
             "messages.0.content.0",
         ),
         (
-            {"messages": [{"role": "assistant", "content": [IMAGE("https://x.org/a.png")]}]},
+            {"messages": [{"role": "assistant", "content": [image("https://x.org/a.png")]}]},
             "invalid_value",
             "messages.0",
         ),
