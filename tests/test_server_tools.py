@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat.completion_create_params import ResponseFormat
 
 from g4f_lite import config
 from g4f_lite.policies import RetryPolicy
@@ -113,7 +114,7 @@ async def test_named_tool_choice_reaches_the_upstream(
             parallel_tool_calls=False,
         )
     [call] = completion.choices[0].message.tool_calls or []
-    assert call.function.name == "get_time"
+    assert call.type == "function" and call.function.name == "get_time"
     body = openai_server.requests[-1].body
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_time"}}
     assert body["parallel_tool_calls"] is False
@@ -225,7 +226,7 @@ async def test_response_format_passes_through(
         completion = await api.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": "Hi"}],
-            response_format=response_format,  # type: ignore[arg-type]
+            response_format=cast("ResponseFormat", response_format),
         )
     assert openai_server.requests[-1].body["response_format"] == response_format
     answer = json.loads(completion.choices[0].message.content or "")
