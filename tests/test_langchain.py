@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
-from pydantic import SecretStr
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 import g4f_lite
 from g4f_lite import config
