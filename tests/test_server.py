@@ -11,20 +11,24 @@ import aiohttp
 import openai
 import pytest
 from g4f_lite_opchatgpts import Opchatgpts
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 import g4f_lite
 from g4f_lite import config
+from g4f_lite.client.results import CompletionChunk
 from g4f_lite.health import CircuitBreaker, InMemoryHealthStore
 from g4f_lite.policies import RetryPolicy
 from g4f_lite.router import Router
 from g4f_lite.server import API_KEY_ENV, Server, ServerSettings
-from g4f_lite.server.models import ChatCompletionChunk
 from g4f_lite.testing import AIEngineEmulator, Fault
 from g4f_lite.types import Chunk, Messages
 
 REPLY = "Hello from the AI Engine emulator! You said: Hi there"
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi there"}]
+
+
+def image(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def settings(**overrides: Any) -> ServerSettings:
@@ -157,8 +161,10 @@ async def test_stream_chunks_match_the_pydantic_model(server: Server) -> None:
     assert events[-1] == "[DONE]"
     for event in events[:-1]:
         data = json.loads(event)
-        ChatCompletionChunk.model_validate(data)
-        assert set(data) == set(ChatCompletionChunk.model_fields)
+        CompletionChunk.model_validate(data)
+        ChatCompletionChunk.model_validate(data)  # the openai SDK's own model
+        assert set(data) == set(CompletionChunk.model_fields)
+        assert data["provider"] == "Local"
     choices = [json.loads(event)["choices"][0] for event in events[:-1]]
     assert choices[0]["delta"] == {"role": "assistant", "content": ""}
     assert all(set(choice["delta"]) == {"content"} for choice in choices[1:-1])
@@ -294,7 +300,72 @@ async def test_sdk_extra_body_cannot_set_base_url(server: Server) -> None:
         ({"messages": []}, "invalid_value", "messages"),
         ({"messages": [{"role": "wizard", "content": "hi"}]}, "invalid_value", "messages.0.role"),
         ({"messages": HI, "n": 2}, "invalid_value", "n"),
-        ({"messages": HI, "tools": [{"type": "function"}]}, "invalid_value", "tools"),
+        ({"messages": HI, "tools": [{"type": "function"}]}, "invalid_value", "tools.0.function"),
+        ({"messages": HI, "tools": [{"type": "retrieval"}]}, "invalid_value", "tools.0.type"),
+        (
+            {"messages": HI, "tools": [{"type": "function", "function": {"name": "a b"}}]},
+            "invalid_value",
+            "tools.0.function.name",
+        ),
+        ({"messages": HI, "tools": "all"}, "invalid_value", "tools"),
+        ({"messages": HI, "tool_choice": "maybe"}, "invalid_value", "tool_choice"),
+        ({"messages": HI, "tool_choice": "required"}, "invalid_value", "tool_choice"),
+        (
+            {"messages": HI, "tool_choice": {"type": "function", "function": {"name": "nope"}}},
+            "invalid_value",
+            "tool_choice",
+        ),
+        ({"messages": HI, "parallel_tool_calls": "yes"}, "invalid_value", "parallel_tool_calls"),
+        ({"messages": HI, "response_format": {"type": "xml"}}, "invalid_value", "response_format"),
+        (
+            {"messages": HI, "response_format": {"type": "json_schema", "json_schema": {}}},
+            "invalid_value",
+            "response_format.json_schema.name",
+        ),
+        (
+            {"messages": HI, "stream_options": {"include_usage": 1}},
+            "invalid_value",
+            "stream_options.include_usage",
+        ),
+        ({"messages": HI, "functions": [{"name": "f"}]}, "invalid_value", "functions"),
+        (
+            {"messages": [{"role": "user", "content": [image("http://example.com/a.png")]}]},
+            "invalid_value",
+            "messages.0.content.0.image_url.url",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [image("file:///etc/passwd")]}]},
+            "invalid_value",
+            "messages.0.content.0.image_url.url",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+            "invalid_value",
+            "messages.0.content.0",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": [image("https://x.org/a.png")]}]},
+            "invalid_value",
+            "messages.0",
+        ),
+        ({"messages": [{"role": "tool", "content": "42"}]}, "invalid_value", "messages.0"),
+        (
+            {"messages": [{"role": "user", "content": "x", "tool_calls": []}]},
+            "invalid_value",
+            "messages.0",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f"}}],
+                    }
+                ]
+            },
+            "invalid_value",
+            "messages.0.tool_calls.0.function.arguments",
+        ),
         ({"messages": HI, "provider": []}, "invalid_value", "provider"),
     ],
 )

@@ -83,16 +83,27 @@ _TYPE_PARTS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(
+    parts = [
         str(part)
         for part in loc
         if not isinstance(part, str) or not (part in _TYPE_PARTS or "[" in part)
-    )
+    ]
+    # A tagged union repeats its tag before the field of the same name
+    # (content.0.image_url.image_url.url): the client wrote it once.
+    return ".".join(part for i, part in enumerate(parts) if i == 0 or parts[i - 1] != part)
 
 
 def validation_error(exc: ValidationError) -> ApiError:
-    """A 400 naming the first invalid field, never echoing its value."""
-    first = exc.errors()[0]
+    """A 400 naming the first invalid field, never echoing its value.
+
+    Of the errors for that field, the deepest is reported: a union such as
+    ``content`` (a string or a list of parts) fails on every branch, and the
+    branch that got furthest says what is wrong (``content.0.image_url.url``),
+    not the first one tried.
+    """
+    found = exc.errors()
+    top = found[0]["loc"][:1]
+    first = max((error for error in found if error["loc"][:1] == top), key=lambda e: len(e["loc"]))
     where = _field_path(first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
     text = f"invalid request body: {where}: {message}" if where else f"invalid request: {message}"
@@ -148,7 +159,13 @@ def _failed_message(exc: errors.AllProvidersFailedError) -> str:
 
 
 def _request_fault(exc: BaseException, message: str) -> ApiError:
-    code = "invalid_value" if isinstance(exc, errors.ConfigurationError) else "request_rejected"
+    if isinstance(exc, errors.UnsupportedFeatureError):
+        # The message names the provider and what it cannot do; param the field.
+        code = "unsupported_feature"
+    elif isinstance(exc, errors.ConfigurationError):
+        code = "invalid_value"
+    else:
+        code = "request_rejected"
     return ApiError(
         400, message, "invalid_request_error", code, getattr(exc, "param", None) or None
     )

@@ -25,7 +25,7 @@ import re
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -37,24 +37,20 @@ from .. import http as http_module
 from .._json import JSONNestingError
 from .._json import loads as loads_json
 from .._threads import loop_in_thread
-from ..client import ChatCompletion as Client
-from ..client import providers
+from ..client.results import Completion, CompletionChunk, completion_id
 from ..provider import close_stream
-from ..registry import get_provider, registry
-from ..router import Router
+from ..router import RoutedCall, Router, default_router
+from ..types import Chunk, Finish, FinishReason, ProviderInfo, ToolCallDelta, Usage
 from ._errors import ApiError, api_error, validation_error
+from ._usage import USAGE_HEADER, estimate_usage
 from .limits import GuardedRunner
 from .logs import REQUEST_ID_KEY, AccessLogger, install_secret_filter, server_secrets
 from .models import (
-    ChatCompletion,
     ChatCompletionRequest,
-    Choice,
     HealthResponse,
     ModelCard,
     ModelList,
     ProviderList,
-    ResponseMessage,
-    completion_id,
 )
 
 __all__ = [
@@ -361,10 +357,14 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-def _check_enabled(name: str) -> str:
+def _router(request: web.Request) -> Router:
+    return request.app[_ROUTER_KEY] or default_router()
+
+
+def _check_enabled(router: Router, name: str) -> str:
     """The registered name of provider ``name``; 404 if unknown or disabled."""
-    provider = get_provider(name)  # ProviderNotFoundError: 404
-    if not config_module.is_enabled(provider.name):
+    provider = router.registry.get(name)  # ProviderNotFoundError: 404
+    if not router.is_enabled(provider.name):
         raise _Problem(
             ApiError(
                 404,
@@ -377,17 +377,35 @@ def _check_enabled(name: str) -> str:
     return provider.name
 
 
-def _route(chat: ChatCompletionRequest) -> str | list[str] | None:
-    """The ``provider`` argument for this request; 404 for what cannot serve it.
+def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | None) -> RoutedCall:
+    """The router's plan for this request; 404 for a provider or model nothing can serve.
 
-    The router applies each provider's ``[providers.NAME]`` options and
-    leaves disabled ones out; checking here as well turns those cases into
-    404s that name the provider or model, rather than a generic failure.
+    The router applies each provider's ``[providers.NAME]`` options, leaves
+    disabled ones out and checks capabilities (a named provider without one
+    raises :class:`~g4f_lite.errors.UnsupportedFeatureError`, a 400). Named
+    providers are looked up first, and a model that no enabled provider
+    serves is told apart once planning failed, so those cases become 404s
+    naming the provider or model rather than a generic failure.
     """
+    provider: str | list[str] | None
     if chat.provider is None:
+        provider = None
+    elif isinstance(chat.provider, str):
+        provider = _check_enabled(router, chat.provider)
+    else:
+        provider = [_check_enabled(router, name) for name in chat.provider]
+    try:
+        return router.plan(
+            chat.model,
+            [message.as_dict() for message in chat.messages],
+            provider=provider,
+            stream=chat.stream,
+            timeout=timeout,
+            **chat.options(),
+        )
+    except errors.NoProviderAvailableError:
         if chat.model and not any(
-            config_module.is_enabled(entry.provider.name)
-            for entry in registry.find(model=chat.model)
+            router.is_enabled(info.name) for info in router.describe(model=chat.model)
         ):
             raise _Problem(
                 ApiError(
@@ -397,33 +415,37 @@ def _route(chat: ChatCompletionRequest) -> str | list[str] | None:
                     "model_not_found",
                     "model",
                 )
-            )
-        return None
-    if isinstance(chat.provider, str):
-        return _check_enabled(chat.provider)
-    return [_check_enabled(name) for name in chat.provider]
+            ) from None
+        raise
 
 
 class _ChunkWriter:
     """Serialises one stream's ``chat.completion.chunk`` events.
 
-    Spelled out as byte templates rather than a pydantic model per chunk,
-    which would cost more than the provider's own parsing; a test checks
-    every event against :class:`~g4f_lite.server.models.ChatCompletionChunk`.
+    Text is spelled out as byte templates rather than a pydantic model per
+    chunk, which would cost more than the provider's own parsing; a test
+    checks every event against :class:`~g4f_lite.client.results.CompletionChunk`.
+    Tool-call pieces and the usage chunk are rare and go through the model.
     """
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, provider: str | None) -> None:
+        self.id = completion_id()
+        self.created = int(time.time())
+        self.model = model
+        self.provider = provider
         head = (
-            f'data: {{"id":"{completion_id()}","object":"chat.completion.chunk",'
-            f'"created":{int(time.time())},"model":{json.dumps(model)},'
+            f'data: {{"id":"{self.id}","object":"chat.completion.chunk",'
+            f'"created":{self.created},"model":{json.dumps(model)},'
             '"choices":[{"index":0,"delta":'
         ).encode()
+        self._head = head
         self._open = head + b'{"content":'
-        self._close = b'},"finish_reason":null,"logprobs":null}],"system_fingerprint":null}\n\n'
+        tail = f',"usage":null,"system_fingerprint":null,"provider":{json.dumps(provider)}}}\n\n'
+        self._close = b'},"finish_reason":null,"logprobs":null}]' + tail.encode()
+        self._finish_tail = b',"logprobs":null}]' + tail.encode()
         self._role = head + b'{"role":"assistant","content":""' + self._close
-        self._finish = (
-            head + b'{},"finish_reason":"stop","logprobs":null}],"system_fingerprint":null}\n\n'
-        )
+        #: Tool-call indexes whose first piece was sent (it carries id and name).
+        self._calls: set[int] = set()
 
     def role(self) -> bytes:
         """The first event: the assistant role, empty content (as OpenAI sends)."""
@@ -433,9 +455,47 @@ class _ChunkWriter:
         """One event carrying ``text``."""
         return self._open + json.dumps(text).encode() + self._close
 
-    def finish(self) -> bytes:
-        """The last chunk (``finish_reason: "stop"``) and the ``[DONE]`` sentinel."""
-        return self._finish + b"data: [DONE]\n\n"
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        """One event carrying a piece of a tool call; the first piece of a call has its id."""
+        piece: dict[str, Any] = {"index": delta.index}
+        function: dict[str, str] = {}
+        if delta.index not in self._calls:
+            self._calls.add(delta.index)
+            # Clients match tool results to calls by id: every call needs one.
+            piece["id"] = delta.id or f"call_{uuid.uuid4().hex[:24]}"
+            piece["type"] = "function"
+            function["name"] = delta.name or ""
+        elif delta.name:
+            function["name"] = delta.name
+        function["arguments"] = delta.arguments
+        piece["function"] = function
+        return self._head + b'{"tool_calls":' + json.dumps([piece]).encode() + self._close
+
+    @property
+    def called_tools(self) -> bool:
+        """Whether a tool-call piece was sent."""
+        return bool(self._calls)
+
+    def finish(self, reason: FinishReason) -> bytes:
+        """The chunk with the finish reason and an empty delta."""
+        return self._head + f'{{}},"finish_reason":"{reason}"'.encode() + self._finish_tail
+
+    def usage(self, usage: Usage) -> bytes:
+        """The ``include_usage`` chunk: no choices, the usage."""
+        chunk = CompletionChunk(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[],
+            usage=usage,
+            provider=self.provider,
+        )
+        return b"data: " + chunk.model_dump_json().encode() + b"\n\n"
+
+    @staticmethod
+    def done() -> bytes:
+        """The ``[DONE]`` sentinel that ends a stream."""
+        return b"data: [DONE]\n\n"
 
 
 class _Coalescer:
@@ -491,17 +551,18 @@ class _Coalescer:
 
 
 async def _stream(
-    request: web.Request, chunks: AsyncIterator[str], model: str
+    request: web.Request, call: RoutedCall, chat: ChatCompletionRequest
 ) -> web.StreamResponse:
+    chunks = call.events()
     out: _Coalescer | None = None
     try:
         # Wait for the first chunk before sending headers: until then the
         # router may still fail over, and a failure gets a real HTTP status.
         try:
-            first: str | None = await chunks.__anext__()
+            first: Chunk | None = await chunks.__anext__()
         except StopAsyncIteration:
             first = None
-        writer = _ChunkWriter(model)
+        writer = _ChunkWriter(chat.model, call.answered_by)
         request_id = request[REQUEST_ID_KEY]
         response = web.StreamResponse(
             headers={
@@ -514,11 +575,22 @@ async def _stream(
         await response.prepare(request)
         out = _Coalescer(response)
         try:
-            await out.add(writer.role() + (writer.content(first) if first else b""))
+            state = _StreamState()
+            await out.add(writer.role())
             if first is not None:
+                await _write_chunk(out, writer, state, first)
                 async for chunk in chunks:
-                    await out.add(writer.content(chunk))
-            await out.add(writer.finish())
+                    if type(chunk) is str:  # the hot path: text, from the byte template
+                        state.characters += len(chunk)
+                        await out.add(writer.content(chunk))
+                    else:
+                        await _write_chunk(out, writer, state, chunk)
+            reason = state.finish or ("tool_calls" if writer.called_tools else "stop")
+            tail = writer.finish(reason)
+            if chat.include_usage:
+                usage = state.usage or estimate_usage(chat.messages, state.characters)
+                tail += writer.usage(usage)
+            await out.add(tail + writer.done())
         except Exception as exc:
             if isinstance(exc, ConnectionResetError):
                 raise  # the client went away: nothing to tell it
@@ -545,41 +617,69 @@ async def _stream(
         await close_stream(chunks)
 
 
+class _StreamState:
+    """What a stream reported besides its text: usage, finish reason, and its length."""
+
+    __slots__ = ("characters", "finish", "usage")
+
+    def __init__(self) -> None:
+        self.characters = 0
+        self.usage: Usage | None = None
+        self.finish: FinishReason | None = None
+
+
+async def _write_chunk(
+    out: _Coalescer, writer: _ChunkWriter, state: _StreamState, chunk: Chunk
+) -> None:
+    """Write one chunk of any kind; usage and the finish reason wait for the end."""
+    if type(chunk) is str:
+        if chunk:
+            state.characters += len(chunk)
+            await out.add(writer.content(chunk))
+    elif isinstance(chunk, ToolCallDelta):
+        state.characters += len(chunk.arguments) + len(chunk.name or "")
+        await out.add(writer.tool_call(chunk))
+    elif isinstance(chunk, Usage):
+        state.usage = chunk
+    elif isinstance(chunk, Finish):
+        state.finish = chunk.reason
+    # Reasoning text has no place in OpenAI's chunk: it is not forwarded.
+
+
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[_SETTINGS_KEY]
     chat = await _read_body(request, settings.max_body_bytes)
-    provider = _route(chat)
-    messages = [message.as_dict() for message in chat.messages]
-    router = request.app[_ROUTER_KEY]
+    call = _plan(_router(request), chat, settings.timeout)
     if chat.stream:
-        chunks = await Client.create_async(
-            chat.model,
-            messages,
-            provider=provider,
-            stream=True,
-            timeout=settings.timeout,
-            router=router,
+        return await _stream(request, call, chat)
+    answer = await call.answer()
+    completion = Completion.from_answer(answer, chat.model)
+    headers = {}
+    if completion.usage is None:
+        # OpenAI always sends usage, and clients read it unguarded: estimate,
+        # and say so.
+        characters = len(answer.text) + sum(
+            len(c.function.name) + len(c.function.arguments) for c in answer.tool_calls
         )
-        return await _stream(request, chunks, chat.model)
-    text = await Client.create_async(
-        chat.model, messages, provider=provider, timeout=settings.timeout, router=router
+        usage = estimate_usage(chat.messages, characters)
+        completion = completion.model_copy(update={"usage": usage})
+        headers[USAGE_HEADER] = "estimated"
+    return web.Response(
+        body=completion.model_dump_json(), content_type="application/json", headers=headers
     )
-    completion = ChatCompletion(
-        model=chat.model, choices=[Choice(message=ResponseMessage(content=text))]
-    )
-    return _json(completion)
 
 
 # -- listings ------------------------------------------------------------------
 
 
-def _enabled_infos() -> list[Any]:
-    return [info for info in providers() if config_module.is_enabled(info.name)]
+def _enabled_infos(request: web.Request) -> list[ProviderInfo]:
+    router = _router(request)
+    return [info for info in router.describe() if router.is_enabled(info.name)]
 
 
 async def _models(request: web.Request) -> web.Response:
     cards: dict[str, ModelCard] = {}
-    for info in _enabled_infos():
+    for info in _enabled_infos(request):
         if not info.working:
             continue
         names = [*info.models, *([info.default_model] if info.default_model else [])]
@@ -591,11 +691,23 @@ async def _models(request: web.Request) -> web.Response:
 
 
 async def _providers(request: web.Request) -> web.Response:
-    return _json(ProviderList(data=_enabled_infos()))
+    return _json(ProviderList(data=_enabled_infos(request)))
 
 
 async def _health(request: web.Request) -> web.Response:
-    return _json(HealthResponse(version=__version__, providers=len(_enabled_infos())))
+    return _json(HealthResponse(version=__version__, providers=len(_enabled_infos(request))))
+
+
+async def _legacy_completions(request: web.Request) -> web.Response:
+    raise _Problem(
+        ApiError(
+            404,
+            "the legacy completions API (/v1/completions) is not served; "
+            "use POST /v1/chat/completions",
+            "invalid_request_error",
+            "unsupported_endpoint",
+        )
+    )
 
 
 async def _close_sessions(app: web.Application) -> None:
@@ -619,6 +731,7 @@ def create_app(
     app[_SETTINGS_KEY] = settings
     app[_ROUTER_KEY] = router
     app.router.add_post("/v1/chat/completions", _chat_completions)
+    app.router.add_post("/v1/completions", _legacy_completions)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/providers", _providers)
     app.router.add_get("/health", _health)

@@ -1,38 +1,58 @@
-"""Request and response bodies of the OpenAI-compatible server, as pydantic models.
+"""Request bodies and listings of the OpenAI-compatible server, as pydantic models.
 
 They follow the OpenAI chat completions API closely enough for its official
 SDK, LangChain and curl scripts; ``provider`` in the request and
-``/v1/providers`` are g4f-lite extensions.
+``/v1/providers`` are g4f-lite extensions. Answers are the library's own
+:mod:`g4f_lite.client.results` models (``Completion``, ``CompletionChunk``).
 """
 
 from __future__ import annotations
 
-import secrets
-import time
+import contextlib
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from ..types import ProviderInfo
+from ..types import (
+    FunctionCall,
+    ImagePart,
+    ImageURL,
+    Message,
+    ProviderInfo,
+    TextPart,
+    ToolCall,
+)
 
 __all__ = [
     "FORBIDDEN_FIELDS",
+    "FORWARDED_FIELDS",
     "PROVIDER_FIELDS",
-    "ChatCompletion",
-    "ChatCompletionChunk",
     "ChatCompletionRequest",
-    "Choice",
-    "ChunkChoice",
-    "Delta",
     "ErrorBody",
     "ErrorDetail",
+    "FunctionDefinition",
     "HealthResponse",
+    "JsonObjectFormat",
+    "JsonSchemaFormat",
+    "JsonSchemaResponseFormat",
     "ModelCard",
     "ModelList",
+    "NamedToolChoice",
     "ProviderList",
     "RequestMessage",
-    "ResponseMessage",
-    "completion_id",
+    "ResponseFormat",
+    "StreamOptions",
+    "TextFormat",
+    "ToolDefinition",
     "normalize_field",
 ]
 
@@ -81,69 +101,202 @@ def normalize_field(name: str) -> str:
 _FORBIDDEN_NORMALIZED = frozenset(normalize_field(name) for name in FORBIDDEN_FIELDS)
 
 
-def completion_id() -> str:
-    """A fresh ``chatcmpl-...`` id, as OpenAI's."""
-    return f"chatcmpl-{secrets.token_hex(12)}"
-
-
 # Strict: a JSON string is not a number or a boolean (``"stream": "yes"`` is a
 # 400, not True), and NaN/Infinity (which Python's json accepts) are refused.
+# Unknown fields are ignored, as OpenAI does, and never forwarded.
 _STRICT = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+_STRICT_FROZEN = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False, frozen=True)
 
 
-class _TextPart(BaseModel):
-    """One part of a multi-part message; only text can be forwarded."""
+# The request's message shapes are g4f_lite.types' own, relaxed in one way:
+# fields a client adds (``index`` on tool calls an SDK reassembled from a
+# stream, ``cache_control`` on parts...) are dropped instead of refused.
+class _RequestTextPart(TextPart):
+    model_config = _STRICT_FROZEN
+
+
+class _RequestImageURL(ImageURL):
+    model_config = _STRICT_FROZEN
+
+
+class _RequestImagePart(ImagePart):
+    model_config = _STRICT_FROZEN
+
+    image_url: _RequestImageURL
+
+
+_RequestPart = Annotated[_RequestTextPart | _RequestImagePart, Field(discriminator="type")]
+
+
+class _RequestFunctionCall(FunctionCall):
+    model_config = _STRICT_FROZEN
+
+
+class _RequestToolCall(ToolCall):
+    model_config = _STRICT_FROZEN
+
+    function: _RequestFunctionCall
+
+
+class RequestMessage(Message):
+    """One turn of the conversation sent by the client, in any of OpenAI's shapes.
+
+    :class:`g4f_lite.types.Message` (text and image parts, assistant
+    ``tool_calls``, ``tool`` turns with ``tool_call_id``), plus the
+    ``developer`` role (OpenAI's new name for ``system``, forwarded as
+    ``system``). A content list of text parts only is forwarded as one
+    string, the parts joined. ``name`` and unknown fields are ignored and
+    never forwarded.
+    """
+
+    model_config = _STRICT_FROZEN
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]  # type: ignore[assignment]
+    content: str | list[_RequestPart] | None = None  # type: ignore[assignment]
+    tool_calls: list[_RequestToolCall] | None = None  # type: ignore[assignment]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message as providers receive it (validated again by the router)."""
+        role = "system" if self.role == "developer" else self.role
+        content = self.content
+        if type(content) is list and all(type(part) is _RequestTextPart for part in content):
+            # Text parts only: one string, joined as the client split it (and as
+            # serve always has), so that text-only providers can take it too.
+            content = "".join(part.text for part in content)  # type: ignore[union-attr]
+        if type(content) is str and self.tool_calls is None and self.tool_call_id is None:
+            return {"role": role, "content": content}  # the common case, without a dump
+        data = self.model_dump(exclude_none=True, exclude={"name"})
+        data["role"] = role
+        if content is not None:
+            data["content"] = content
+        return data
+
+
+class FunctionDefinition(BaseModel):
+    """The function a tool offers: OpenAI's ``tools[i].function``."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    #: A JSON Schema object describing the arguments.
+    parameters: dict[str, Any] | None = None
+    strict: StrictBool | None = None
+
+
+class ToolDefinition(BaseModel):
+    """One entry of ``tools``: ``{"type": "function", "function": {...}}``."""
+
+    model_config = _STRICT
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class _NamedFunction(BaseModel):
+    model_config = _STRICT
+
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    """``tool_choice`` forcing one tool: ``{"type": "function", "function": {"name"}}``."""
+
+    model_config = _STRICT
+
+    type: Literal["function"]
+    function: _NamedFunction
+
+
+class JsonSchemaFormat(BaseModel):
+    """``response_format.json_schema``: a named JSON Schema the answer must follow."""
+
+    model_config = ConfigDict(
+        extra="ignore", strict=True, allow_inf_nan=False, populate_by_name=True
+    )
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    # "schema" would shadow a BaseModel attribute.
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: StrictBool | None = None
+
+
+class TextFormat(BaseModel):
+    """``response_format`` ``{"type": "text"}``: plain text (the default)."""
 
     model_config = _STRICT
 
     type: Literal["text"]
-    text: str
 
 
-class RequestMessage(BaseModel):
-    """One turn of the conversation sent by the client.
-
-    ``content`` may be a string or a list of text parts (newer SDKs send
-    those); ``developer`` is OpenAI's new name for ``system``. Fields the
-    providers cannot use (``name``, ...) are ignored and never forwarded:
-    providers receive ``{"role", "content"}`` only.
-    """
+class JsonObjectFormat(BaseModel):
+    """``response_format`` ``{"type": "json_object"}``: any JSON object."""
 
     model_config = _STRICT
 
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[_TextPart]
-
-    def as_dict(self) -> dict[str, str]:
-        """The plain ``{"role", "content"}`` dict providers receive."""
-        content = (
-            self.content
-            if isinstance(self.content, str)
-            else "".join(part.text for part in self.content)
-        )
-        role = "system" if self.role == "developer" else self.role
-        return {"role": role, "content": content}
+    type: Literal["json_object"]
 
 
-#: The request fields that reach a provider: the conversation, the model, the
-#: stream flag and the provider choice. Every other field is validated (or
-#: ignored when unknown) and then dropped; none becomes a provider option.
-PROVIDER_FIELDS = ("model", "messages", "stream", "provider")
+class JsonSchemaResponseFormat(BaseModel):
+    """``response_format`` ``{"type": "json_schema", "json_schema": {...}}``."""
+
+    model_config = _STRICT
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaFormat
+
+
+ResponseFormat = Annotated[
+    TextFormat | JsonObjectFormat | JsonSchemaResponseFormat, Field(discriminator="type")
+]
+
+
+class StreamOptions(BaseModel):
+    """``stream_options``: ``include_usage`` asks for a last chunk carrying ``usage``."""
+
+    model_config = _STRICT
+
+    include_usage: StrictBool = False
+
+
+#: The request fields that reach the router besides ``model``, ``messages``,
+#: ``stream`` and ``provider``: sampling options, tools and the response
+#: format. The router passes each only to providers that declare it (see
+#: :func:`g4f_lite.selection.call_options`); every other field is validated
+#: (or ignored when unknown) and then dropped.
+FORWARDED_FIELDS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+)
+#: Every request field that can reach a provider.
+PROVIDER_FIELDS = ("model", "messages", "stream", "provider", *FORWARDED_FIELDS)
 
 _Unit = Annotated[float, Field(ge=0, le=1)]
 _Penalty = Annotated[float, Field(ge=-2, le=2)]
 _Count = Annotated[int, Field(ge=1)]
+_TOOL_CHOICES = ("none", "auto", "required")
 
 
 class ChatCompletionRequest(BaseModel):
     """The body of ``POST /v1/chat/completions``.
 
     Types are strict (``"stream": "yes"`` or ``"temperature": "hot"`` is a
-    400). OpenAI sampling parameters (``temperature``, ``max_tokens``, ...) are
-    checked and then ignored: the providers behind g4f-lite take no such
-    options. Unknown fields are ignored, as OpenAI does; only
-    :data:`PROVIDER_FIELDS` reach a provider. Fields in
-    :data:`FORBIDDEN_FIELDS`, in any spelling, are refused.
+    400). Unknown fields are ignored, as OpenAI does; only
+    :data:`PROVIDER_FIELDS` reach the router, which gives each provider the
+    options it declares. Fields in :data:`FORBIDDEN_FIELDS`, in any
+    spelling, are refused.
     """
 
     model_config = _STRICT
@@ -154,7 +307,10 @@ class ChatCompletionRequest(BaseModel):
     #: g4f-lite extension: the provider(s) to use, by name, tried in order.
     provider: str | list[str] | None = None
     n: int = Field(default=1, ge=1, le=1, description="Only one choice is supported.")
-    tools: list[Any] | None = None
+    tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
+    tool_choice: Any = None
+    parallel_tool_calls: StrictBool | None = None
+    response_format: ResponseFormat | None = None
     functions: list[Any] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: _Unit | None = None
@@ -167,7 +323,7 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
-    stream_options: dict[str, Any] | None = None
+    stream_options: StreamOptions | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -183,13 +339,38 @@ class ChatCompletionRequest(BaseModel):
                     )
         return data
 
-    @field_validator("tools", "functions")
+    @field_validator("functions")
     @classmethod
-    def _refuse_tools(cls, value: list[Any] | None) -> list[Any] | None:
-        # Ignoring them would let a client believe the model saw its tools.
+    def _refuse_functions(cls, value: list[Any] | None) -> list[Any] | None:
+        # Ignoring them would let a client believe the model saw its functions.
         if value:
-            raise ValueError("tool calling is not supported by g4f-lite providers")
+            raise ValueError("the legacy function calling API is not supported; use tools")
         return value
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _check_tool_choice(cls, value: Any, info: ValidationInfo) -> str | NamedToolChoice | None:
+        if value is None:
+            return None
+        choice: str | NamedToolChoice | None = None
+        if type(value) is str and value in _TOOL_CHOICES:
+            choice = value
+        elif isinstance(value, dict):
+            with contextlib.suppress(ValidationError):
+                choice = NamedToolChoice.model_validate(value)
+        if choice is None:
+            raise ValueError(
+                'must be "none", "auto", "required" or '
+                '{"type": "function", "function": {"name": ...}}'
+            )
+        if "tools" not in info.data:  # tools are invalid: that error is the one to report
+            return choice
+        names = {tool.function.name for tool in info.data["tools"] or ()}
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            raise ValueError("names a function that is not in tools")
+        if choice == "required" and not names:
+            raise ValueError('"required" needs tools')
+        return choice
 
     @field_validator("provider")
     @classmethod
@@ -198,64 +379,24 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError("must name at least one provider")
         return value
 
+    @property
+    def include_usage(self) -> bool:
+        """Whether a stream ends with a chunk carrying ``usage``."""
+        return self.stream_options is not None and self.stream_options.include_usage
 
-class ResponseMessage(BaseModel):
-    """The assistant's answer in a non-streamed completion."""
-
-    role: Literal["assistant"] = "assistant"
-    content: str
-
-
-class Choice(BaseModel):
-    """The one choice of a non-streamed completion."""
-
-    index: int = 0
-    message: ResponseMessage
-    finish_reason: Literal["stop"] = "stop"
-    logprobs: None = None
-
-
-class ChatCompletion(BaseModel):
-    """A whole answer: ``object = "chat.completion"``.
-
-    ``usage`` is left out: providers do not report token counts, and an
-    invented figure would be worse than none.
-    """
-
-    id: str = Field(default_factory=completion_id)
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    model: str
-    choices: list[Choice]
-    usage: None = None
-    system_fingerprint: None = None
-
-
-class Delta(BaseModel):
-    """What one streamed chunk adds to the answer."""
-
-    role: Literal["assistant"] | None = None
-    content: str | None = None
-
-
-class ChunkChoice(BaseModel):
-    """The one choice of a streamed chunk."""
-
-    index: int = 0
-    delta: Delta
-    finish_reason: Literal["stop"] | None = None
-    logprobs: None = None
-
-
-class ChatCompletionChunk(BaseModel):
-    """One server-sent event of a streamed answer: ``object = "chat.completion.chunk"``."""
-
-    id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
-    choices: list[ChunkChoice]
-    system_fingerprint: None = None
+    def options(self) -> dict[str, Any]:
+        """The request options for the router: every :data:`FORWARDED_FIELDS` set."""
+        options: dict[str, Any] = {}
+        for name in FORWARDED_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "tools":
+                value = [tool.model_dump(exclude_none=True) for tool in value]
+            elif isinstance(value, BaseModel):
+                value = value.model_dump(exclude_none=True, by_alias=True)
+            options[name] = value
+        return options
 
 
 class ErrorDetail(BaseModel):
