@@ -242,15 +242,16 @@ def _problems(exc: ValidationError, content: object) -> str:
 
 
 def text_of(content: object) -> str:
-    """The text of a message's ``content``: the string, or its text parts joined by newlines.
+    """The text of a message's ``content``: the string, or its text parts joined.
 
-    For providers that read text only; :func:`has_images` tells whether
-    anything else was there.
+    The parts are joined as the client split them, with nothing between
+    (as ``serve`` has always forwarded them). For providers that read text
+    only; :func:`has_images` tells whether anything else was there.
     """
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
+        return "".join(
             part["text"]
             for part in content
             if isinstance(part, dict) and part.get("type") == "text"

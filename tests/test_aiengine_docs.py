@@ -86,7 +86,7 @@ def test_the_text_only_sample_refuses_images_and_joins_parts() -> None:
     text_turns = run(sample)["text_turns"]
     parts = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
     assert text_turns("P", [{"role": "user", "content": parts}]) == [
-        {"role": "user", "content": "a\nb"}
+        {"role": "user", "content": "ab"}
     ]
     image = {"type": "image_url", "image_url": {"url": "https://example.org/x.png"}}
     with pytest.raises(UnsupportedFeatureError) as info:

@@ -159,7 +159,7 @@ async def test_text_parts_given_directly_are_joined(kind: str) -> None:
         provider, options = aimed(kind, site)
         assert await provider.create_async("", messages, **options) == "ok"
     body = site.requests[-1].body
-    assert body["newMessage"] == "Hello\nworld"
+    assert body["newMessage"] == "Helloworld"
     assert all(isinstance(m["content"], str) for m in body["messages"])
     assert {"role": "assistant", "content": "Hey"} in body["messages"]
 

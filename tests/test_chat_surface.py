@@ -151,7 +151,7 @@ async def test_text_parts_reach_a_text_only_provider_as_one_string() -> None:
     plain = make("Plain")
     content = [{"type": "text", "text": "Hello"}, {"type": "text", "text": "there"}]
     await Router().complete("", [{"role": "user", "content": content}])
-    assert plain.calls[0][0] == [{"role": "user", "content": "Hello\nthere"}]
+    assert plain.calls[0][0] == [{"role": "user", "content": "Hellothere"}]
 
 
 async def test_a_vision_provider_gets_the_parts_unchanged() -> None:

@@ -59,6 +59,7 @@ TOOL_SCRIPT: list[Chunk] = [
 
 
 async def test_text_answer_has_openai_shape_and_no_invented_usage(site: AIEngineEmulator) -> None:
+    site.usage = None  # a site that reports no usage
     async with g4f_lite.AsyncClient() as client:
         result = await client.chat.completions.create(
             model="gpt-3.5-turbo", messages=USER, provider="Opchatgpts", base_url=site.url
@@ -130,10 +131,15 @@ async def test_stream_chunks_have_openai_shape(site: AIEngineEmulator) -> None:
         )
         chunks = [chunk async for chunk in stream]
     assert chunks[0].choices[0].delta.role == "assistant"
+    # The site reports usage: a last chunk without choices carries it.
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens > 0
+    chunks, usage_chunk = chunks[:-1], chunks[-1]
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text.endswith("You said: " + USER[0]["content"])
     assert [c.choices[0].finish_reason for c in chunks][-1] == "stop"
     assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
+    chunks.append(usage_chunk)
     assert len({(c.id, c.created, c.model, c.provider) for c in chunks}) == 1
     assert chunks[0].provider == "Opchatgpts"
     for chunk in chunks:

@@ -313,3 +313,14 @@ async def keyless_server() -> AsyncIterator[OpenAIEmulator]:
     """An emulator that takes requests without a key."""
     async with OpenAIEmulator(models=[MODEL]) as server:
         yield server
+
+
+async def test_a_declared_endpoint_with_a_key_is_routed_to_by_model(
+    openai_server: OpenAIEmulator,
+) -> None:
+    g4f_lite.declare_provider(
+        "Keyed", "openai", base_url=openai_server.url, api_key="sk-test", models=["emulated-model"]
+    )
+    answer = await Router().plan("emulated-model", ASK).answer()
+    assert answer.provider == "Keyed"
+    assert "You said" in answer.text

@@ -137,6 +137,18 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         return key
 
     @classmethod
+    def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:
+        """Whether a key is at hand: passed, declared with the endpoint, or in ``$api_key_env``.
+
+        A provider declared with ``api_key=`` (``declare_provider``) carries its
+        key in the class, not in each call's arguments: the router must see it
+        to route to the provider by model.
+        """
+        return super().has_credentials(kwargs) or bool(
+            _secret(cls._api_key) or (cls.api_key_env and os.environ.get(cls.api_key_env))
+        )
+
+    @classmethod
     def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
         """The call's secrets, including a key read from the configuration or ``$api_key_env``.
 
