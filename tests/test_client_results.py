@@ -247,3 +247,31 @@ def test_legacy_chat_completion_ignores_events() -> None:
     scripted("Tooly", ["It is ", ToolCallDelta(0, id="c", name="f"), "sunny", Usage.of(1, 1)])
     assert g4f_lite.ChatCompletion.create("", USER) == "It is sunny"
     assert list(g4f_lite.ChatCompletion.create("", USER, stream=True)) == ["It is ", "sunny"]
+
+
+async def test_stream_chunks_dump_to_openai_json() -> None:
+    scripted("Tooly", ["Hi", *TOOL_SCRIPT])
+    async with g4f_lite.AsyncClient() as client:
+        stream = await client.chat.completions.create(
+            model="", messages=USER, tools=[WEATHER_TOOL], stream=True
+        )
+        async with stream:
+            chunks = [chunk async for chunk in stream]
+    for chunk in chunks:
+        as_json = json.loads(chunk.model_dump_json())
+        assert as_json == chunk.model_dump()
+        assert OpenAIChunk.model_validate(as_json).id == chunk.id
+    pieces = [
+        c.choices[0].delta.tool_calls for c in chunks if c.choices and c.choices[0].delta.tool_calls
+    ]
+    assert pieces[0][0].model_dump(exclude_none=True) == {
+        "index": 0,
+        "id": "call_abc",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
+    }
+    assert chunks[-1].model_dump()["usage"] == {
+        "prompt_tokens": 8,
+        "completion_tokens": 5,
+        "total_tokens": 13,
+    }

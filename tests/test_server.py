@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -161,9 +162,8 @@ async def test_stream_chunks_match_the_pydantic_model(server: Server) -> None:
     assert events[-1] == "[DONE]"
     for event in events[:-1]:
         data = json.loads(event)
-        CompletionChunk.model_validate(data)
         ChatCompletionChunk.model_validate(data)  # the openai SDK's own model
-        assert set(data) == set(CompletionChunk.model_fields)
+        assert set(data) == {field.name for field in dataclasses.fields(CompletionChunk)}
         assert data["provider"] == "Local"
     choices = [json.loads(event)["choices"][0] for event in events[:-1]]
     assert choices[0]["delta"] == {"role": "assistant", "content": ""}

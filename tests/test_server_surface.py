@@ -23,7 +23,6 @@ from openai.types.chat import (
 )
 
 import g4f_lite
-from g4f_lite.client.results import CompletionChunk
 from g4f_lite.policies import RetryPolicy
 from g4f_lite.provider import SAMPLING_OPTIONS, AsyncGeneratorProvider
 from g4f_lite.router import Router
@@ -131,8 +130,7 @@ async def events(server: Server, body: dict[str, Any]) -> list[dict[str, Any]]:
     data = [line[6:] for line in lines if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
     found = [json.loads(item) for item in data[:-1]]
-    for event in found:  # every event is a chunk, by our model and by the SDK's
-        CompletionChunk.model_validate(event)
+    for event in found:  # every event is a chunk, by the SDK's own model
         ChatCompletionChunk.model_validate(event)
     return found
 
