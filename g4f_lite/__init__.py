@@ -33,8 +33,9 @@ What provider authors use:
   :class:`ProviderInfo`, :class:`ProviderHealth`) and the helpers in
   :mod:`g4f_lite.http`.
 
-:class:`CircuitBreaker`, :class:`InMemoryHealthStore` and :class:`RouterEvent`
-are the router's parts, for those who replace or observe them.
+:class:`RouterEvent` is what router observers receive. The router's parts
+live in their modules: :mod:`g4f_lite.health` (``HealthStore``,
+``InMemoryHealthStore``, ``CircuitBreaker``) for those who replace them.
 """
 
 from __future__ import annotations
@@ -56,8 +57,6 @@ _EXPORTS = {
     "AsyncGeneratorProvider": "provider",
     "BaseProvider": "provider",
     "ChatCompletion": "client",
-    "CircuitBreaker": "health",
-    "InMemoryHealthStore": "health",
     "Message": "types",
     "Messages": "types",
     "ProviderHealth": "types",
@@ -129,7 +128,6 @@ __all__ = [
     "BaseProvider",
     "BrokenLineError",
     "ChatCompletion",
-    "CircuitBreaker",
     "Client",
     "Completion",
     "CompletionChunk",
@@ -141,7 +139,6 @@ __all__ = [
     "G4FLiteError",
     "HTTPStatusError",
     "IdleTimeoutError",
-    "InMemoryHealthStore",
     "InvalidMessagesError",
     "LineTooLongError",
     "Message",
@@ -234,7 +231,6 @@ if TYPE_CHECKING:
         UpstreamError,
     )
     from .events import RouterEvent
-    from .health import CircuitBreaker, InMemoryHealthStore
     from .hookspecs import hookimpl
     from .kinds import ProviderKind, ProviderSettings
     from .policies import RetryPolicy, Timeouts
@@ -244,7 +240,21 @@ if TYPE_CHECKING:
     from .types import Message, Messages, ProviderHealth, ProviderInfo
 
 
+# Names once exported here that now live only in their modules: still
+# reachable, with a warning saying where they went.
+_MOVED = {"CircuitBreaker": "health", "InMemoryHealthStore": "health"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import warnings
+
+        warnings.warn(
+            f"g4f_lite.{name} moved: import it from g4f_lite.{_MOVED[name]}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __name__), name)
     if name in _SUBMODULES:
         # import_module binds the submodule as an attribute of this package.
         return importlib.import_module(f".{name}", __name__)

@@ -163,3 +163,18 @@ def test_users_and_authors_are_told_apart_in_the_docstring() -> None:
     users, authors = doc.index("What applications call"), doc.index("What provider authors use")
     assert users < doc.index(":class:`Client`") < authors
     assert authors < doc.index(":class:`AsyncGeneratorProvider`")
+
+
+def test_router_internals_live_in_their_module() -> None:
+    assert "CircuitBreaker" not in g4f_lite.__all__
+    assert "InMemoryHealthStore" not in g4f_lite.__all__
+    out = fresh(
+        "import warnings, g4f_lite, g4f_lite.health as h\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    cls = g4f_lite.CircuitBreaker\n"
+        "warning = seen[0]\n"
+        "print(cls is h.CircuitBreaker, warning.category.__name__,\n"
+        "      'g4f_lite.health' in str(warning.message))"
+    )
+    assert out == "True DeprecationWarning True"
