@@ -10,7 +10,8 @@ So each request gets a :class:`Guard`, and one :class:`_Scheduler` per event
 loop owns a single timer for all of them. The consuming loop only tells the
 guard before and after each wait (:meth:`Guard.waiting`, :meth:`Guard.received`:
 each bumps a counter, odd while waiting for the provider, even while the
-caller holds the stream, which never counts as idle)::
+caller holds the stream, which never counts as idle; a loop read once per
+chunk may bump :attr:`Guard.seq` itself, sparing two calls a chunk)::
 
     guard = Guard(first=..., idle=..., total=...)
     try:
@@ -58,13 +59,12 @@ class _Scheduler:
         self._handle: asyncio.TimerHandle | None = None
         self._when = math.inf
 
-    def add(self, guard: Guard, when: float) -> None:
-        self._guards.add(guard)
-        if when < self._when:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._when = when
-            self._handle = self._loop.call_at(when, self._run)
+    def reschedule(self, when: float) -> None:
+        """Look at the guards at ``when``, sooner than the timer set now."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self._when = when
+        self._handle = self._loop.call_at(when, self._run)
 
     def discard(self, guard: Guard) -> None:
         # The timer stays: it fires once more, finds nothing and stops. Cancelling
@@ -122,43 +122,51 @@ class Guard:
         "_period",
         "_scheduler",
         "_seen",
-        "_seq",
         "_since",
         "_task",
         "_total_at",
         "fired",
+        "seq",
     )
 
     def __init__(
         self, *, first: float | None = None, idle: float | None = None, total: float | None = None
     ) -> None:
+        # Made for every request: the scheduler's lookup and bookkeeping inlined.
         loop = self._loop = asyncio.get_running_loop()
-        self._task: asyncio.Task[Any] | None = asyncio.current_task()
-        # Odd while the reader waits for the provider; a change tells _check of progress.
-        self._seq = 0
+        self._task: asyncio.Task[Any] | None = asyncio.current_task(loop)
+        #: Odd while the reader waits for the provider; a change tells _check of progress.
+        #: Bumped by :meth:`waiting` and :meth:`received`, or by the reader itself.
+        self.seq = 0
         #: ``"first_chunk"``, ``"idle"`` or ``"total"`` once that limit has passed.
         self.fired: str | None = None
         self._cancelled = False
         now = loop.time()
-        self._first_at = now + first if first is not None else math.inf
-        self._total_at = now + total if total is not None else math.inf
+        self._first_at = first_at = now + first if first is not None else math.inf
+        self._total_at = total_at = now + total if total is not None else math.inf
         self._idle = idle
-        self._period = max(idle / 8, 1e-3) if idle is not None else math.inf
+        self._period = period = max(idle / 8, 1e-3) if idle is not None else math.inf
         self._seen, self._since = 0, now
         scheduler = _scheduler_for(loop)
         self._scheduler: _Scheduler | None = scheduler
-        when = min(self._first_at, self._total_at, now + self._period)
+        when = now + period
+        if first_at < when:
+            when = first_at
+        if total_at < when:
+            when = total_at
         if when < math.inf:
-            scheduler.add(self, when)
+            scheduler._guards.add(self)
+            if when < scheduler._when:
+                scheduler.reschedule(when)
 
     def waiting(self) -> str | None:
         """Before waiting for the provider: the limit that has passed already, if any."""
-        self._seq += 1
+        self.seq += 1
         return self.fired
 
     def received(self) -> None:
         """After the provider answered: the caller holds the stream (never idle)."""
-        self._seq += 1
+        self.seq += 1
 
     def rebind(self) -> None:
         """Make the current task the one to interrupt (a stream handed to its reader)."""
@@ -168,7 +176,7 @@ class Guard:
         """Fire what has expired; return when to look again (``inf``: never)."""
         if self.fired is not None:
             return math.inf
-        seq = self._seq
+        seq = self.seq
         if now >= self._total_at - _TOLERANCE:
             return self._fire("total")
         if seq <= 1 and now >= self._first_at - _TOLERANCE:
@@ -191,7 +199,7 @@ class Guard:
         # Only a task waiting for the provider is cancelled; otherwise the
         # reading loop sees `fired` before its next wait.
         task = self._task
-        if self._seq & 1 and task is not None and not task.done():
+        if self.seq & 1 and task is not None and not task.done():
             self._cancelled = True
             task.cancel()
         return math.inf

@@ -29,6 +29,7 @@ __all__ = [
     "BaseProvider",
     "close_stream",
     "collect",
+    "provider_error",
     "run_provider",
     "text_only",
 ]
@@ -230,9 +231,10 @@ async def run_provider(
     """Stream from ``provider``, turning transport failures into typed errors.
 
     Provider authors use aiohttp directly; mapping its exceptions here, once,
-    keeps every provider short and every error naming its provider.
+    keeps every provider short and every error naming its provider. (The
+    router reads providers itself, one generator less per chunk, and maps
+    their errors with :func:`provider_error` the same way.)
     """
-    name = provider.name
     try:
         stream = provider.create_async_generator(model, messages, **kwargs)
         # aclosing: a caller that stops early must release the connection now,
@@ -240,11 +242,26 @@ async def run_provider(
         async with aclosing(stream) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
                 yield chunk
-    except errors.G4FLiteError as exc:
-        scrub_error(exc, provider.secret_values(kwargs))
-        raise
     except Exception as exc:
-        raise scrub_error(_typed(name, exc, kwargs), provider.secret_values(kwargs)) from exc
+        error = provider_error(provider, exc, kwargs)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def provider_error(
+    provider: type[BaseProvider], exc: Exception, kwargs: Mapping[str, Any]
+) -> errors.G4FLiteError:
+    """``exc``, escaped from ``provider`` called with ``kwargs``, as the error callers see.
+
+    A g4f-lite error is kept (the same object); anything else becomes the
+    typed :class:`~g4f_lite.errors.ProviderError` naming the provider (the
+    caller chains ``exc`` to it). Either way the secrets of the call are
+    masked in its text.
+    """
+    error = exc if isinstance(exc, errors.G4FLiteError) else _typed(provider.name, exc, kwargs)
+    scrub_error(error, provider.secret_values(kwargs))
+    return error
 
 
 def _typed(name: str, exc: Exception, kwargs: Mapping[str, Any]) -> errors.ProviderError:

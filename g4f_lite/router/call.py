@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
@@ -23,7 +22,7 @@ from ..events import RouterEvent
 from ..health import Admission, health_key
 from ..http import connect_limit
 from ..policies import Timeouts
-from ..provider import BaseProvider, close_stream, run_provider
+from ..provider import BaseProvider, close_stream, provider_error
 from ..redact import scrub
 from ..strategies import Strategy
 from ..types import Chunk, Messages, ProviderHealth, text_of
@@ -51,22 +50,62 @@ def _request_fault(exc: BaseException) -> bool:
     return isinstance(exc, errors.G4FLiteError) and exc.request_fault
 
 
-@dataclass
 class _Opened:
-    """A provider that answered: its first chunk (or whole text) and the rest of the stream."""
+    """A provider that answered: its first chunk (or whole answer) and the rest of the stream."""
 
-    provider: type[BaseProvider]
-    key: str
-    kwargs: dict[str, Any]
-    #: Streaming: the first chunk. A whole answer: ``None`` (see ``parts``).
-    first: Chunk | None
-    #: A whole answer: every chunk, in order.
-    parts: list[Chunk] | None
-    chunks: AsyncIterator[Chunk] | None
-    started: float
-    first_chunk: float | None
-    number: int
-    guard: Guard
+    # A plain class with slots: one is built per call.
+    __slots__ = (
+        "chunks",
+        "first",
+        "first_chunk",
+        "guard",
+        "key",
+        "kwargs",
+        "number",
+        "parts",
+        "provider",
+        "started",
+    )
+
+    def __init__(
+        self,
+        provider: type[BaseProvider],
+        key: str,
+        kwargs: dict[str, Any],
+        first: Chunk | None,
+        chunks: AsyncIterator[Chunk] | None,
+        started: float,
+        first_chunk: float | None,
+        number: int,
+        guard: Guard,
+        parts: list[Chunk] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.key = key
+        self.kwargs = kwargs
+        #: Streaming: the first chunk. A whole answer: ``None`` (see ``parts``).
+        self.first = first
+        #: Streaming: the rest of the provider's stream (``None``: it was empty).
+        self.chunks = chunks
+        self.started = started
+        self.first_chunk = first_chunk
+        self.number = number
+        self.guard = guard
+        #: A whole answer: every chunk, in order.
+        self.parts = parts
+
+
+async def _close(
+    chunks: AsyncIterator[Chunk], provider: type[BaseProvider], kwargs: Mapping[str, Any]
+) -> None:
+    """Close a provider's stream; what it raises meanwhile is typed as any error of it."""
+    try:
+        await close_stream(chunks)
+    except Exception as exc:
+        error = provider_error(provider, exc, kwargs)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 class RoutedCall:
@@ -100,6 +139,9 @@ class RoutedCall:
         #: The name of the provider that answered, once one has.
         self.answered_by: str | None = None
         self._text_messages: Messages | None = None
+        # Set once a call by _open: whether anyone listens to events, and logs debug lines.
+        self._observed = False
+        self._debug = False
 
     def stream(self) -> AsyncIterator[str]:
         """The answer's text chunks, as they arrive (events left out)."""
@@ -133,16 +175,25 @@ class RoutedCall:
         if provider.supports_vision:
             return self.messages
         if self._text_messages is None:
-            if all(type(m.get("content")) is not list for m in self.messages):
-                self._text_messages = self.messages
-            else:
-                self._text_messages = [
-                    {**m, "content": text_of(m["content"])} if type(m.get("content")) is list else m
-                    for m in self.messages
-                ]
+            self._text_messages = self.messages
+            for m in self.messages:  # a loop, not all(...): no generator per call
+                if type(m.get("content")) is list:
+                    self._text_messages = [
+                        {**m, "content": text_of(m["content"])}
+                        if type(m.get("content")) is list
+                        else m
+                        for m in self.messages
+                    ]
+                    break
         return self._text_messages
 
     # -- the call loop -------------------------------------------------------
+    #
+    # Every routed request passes here, so the common case (the first
+    # candidate answers at its first attempt) is kept short: one coroutine per
+    # layer that has a reason to exist, the provider's generator read
+    # directly (not through run_provider: a generator less per chunk), and
+    # nothing built that nobody reads (events, debug lines, copies).
 
     def _health(self, name: str) -> ProviderHealth:
         """The health of candidate ``name`` at the target this call would use."""
@@ -155,17 +206,60 @@ class RoutedCall:
 
     async def _open(self, streaming: bool) -> _Opened:
         """Find a provider that answers: its first chunk when streaming, else its whole answer."""
-        clock = self.router.clock
+        router = self.router
+        clock = router.clock
         started = clock.now()
-        deadline = started + self.timeouts.total if self.timeouts.total is not None else None
+        total = self.timeouts.total
+        deadline = started + total if total is not None else None
         order = self.strategy.order(self.candidates, self._health)
+        # Asked once a call, not once an event or log line.
+        self._observed = router.observed()
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         attempts: list[errors.Attempt] = []
         benched: dict[str, errors.ProviderBenchedError] = {}
         notes: list[str] = []
         opened: _Opened | None = None
+        max_providers = router.max_providers
         for waited in (False, True):
             benched.clear()
-            opened = await self._pass(order, streaming, deadline, attempts, benched, notes)
+            # One pass: try the candidates in order, until one answers.
+            tried = 0
+            for index, provider in enumerate(order):
+                if max_providers is not None and tried >= max_providers:
+                    notes.append(f"stopped after max_providers={max_providers}")
+                    break
+                if deadline is not None and clock.now() >= deadline:
+                    notes.append(f"the {total:g} s deadline ran out")
+                    break
+                before = len(attempts)
+                try:
+                    opened = await self._try(provider, streaming, deadline, attempts, notes)
+                    break
+                except errors.ProviderBenchedError as exc:
+                    benched[provider.name] = exc
+                    logger.debug("skipping benched provider %s", provider.name)
+                    router.emit(RouterEvent("skip", provider.name, error=exc, wait=exc.retry_after))
+                except Exception as exc:
+                    if _request_fault(exc):
+                        # The request is wrong: every other provider would refuse it
+                        # too, and the caller needs this error, not a failover summary.
+                        raise
+                    tried += 1
+                    if len(attempts) == before:  # failed outside any request: still report it
+                        attempts.append(errors.Attempt(provider.name, 0, exc, 0.0))
+                    if index + 1 < len(order):
+                        following = order[index + 1].name
+                        logger.info(
+                            "provider %s failed (%s); failing over to %s",
+                            provider.name,
+                            type(exc).__name__,
+                            following,
+                        )
+                        router.emit(
+                            RouterEvent(
+                                "failover", provider.name, error=exc, next_provider=following
+                            )
+                        )
             if opened is not None or attempts or not benched:
                 break
             # Every candidate is benched: wait once for the first to come back.
@@ -178,33 +272,32 @@ class RoutedCall:
     async def _run(self, text_only: bool) -> AsyncIterator[Any]:
         """The stream: the first chunk from whichever provider answered, then its rest."""
         opened = await self._open(streaming=True)
-        clock = self.router.clock
-        if opened.chunks is None:  # an empty stream
+        chunks, first = opened.chunks, opened.first
+        if chunks is None or first is None:  # an empty stream
             return
         # The rest of the stream, here rather than in a helper generator: one
         # generator less per chunk, and closing this one closes the provider's.
-        chunks, name, key = opened.chunks, opened.provider.name, opened.key
-        first = opened.first
-        delivered: list[Chunk] = [first] if first is not None else []
-        failed = False
+        delivered = [first]
+        ended = failed = False
         guard = opened.guard
         try:
-            if first is not None and (not text_only or type(first) is str):
+            if not text_only or type(first) is str:
                 yield first
             # The rest is read by the task asking now (the first chunk may have been
             # fetched by another, e.g. during failover): that is the one to interrupt.
             guard.rebind()
             while True:
-                fired = guard.waiting()
-                if fired is not None:  # the deadline passed between chunks
-                    raise timeout_error(fired, name, self.timeouts)
+                guard.seq += 1  # waiting (Guard.waiting, without a call per chunk)
+                if guard.fired is not None:  # the deadline passed between chunks
+                    raise timeout_error(guard.fired, opened.provider.name, self.timeouts)
                 try:
                     chunk = await chunks.__anext__()
                 except StopAsyncIteration:
+                    ended = True
                     break
                 except asyncio.CancelledError:
-                    raise interrupted(guard, name, self.timeouts) from None
-                guard.received()
+                    raise interrupted(guard, opened.provider.name, self.timeouts) from None
+                guard.seq += 1  # received
                 delivered.append(chunk)
                 if text_only and type(chunk) is not str:
                     continue
@@ -212,65 +305,31 @@ class RoutedCall:
         except Exception as exc:
             # Text has reached the caller: never restart elsewhere (it would repeat).
             failed = True
-            self._record_failure(opened.provider, key, opened.kwargs, exc)
-            logger.info("provider %s failed mid-stream: %s", name, type(exc).__name__)
+            provider, name = opened.provider, opened.provider.name
+            error = provider_error(provider, exc, opened.kwargs)
+            if error is not exc:
+                error.__cause__ = exc
+            self._record_failure(provider, opened.key, opened.kwargs, error)
+            logger.info("provider %s failed mid-stream: %s", name, type(error).__name__)
             text = "".join(part for part in delivered if type(part) is str)
-            raise errors.PartialResponseError(name, text, exc) from exc
+            raise errors.PartialResponseError(name, text, error) from error
         finally:
             guard.close()
-            await close_stream(chunks)
-            if not failed:
-                # Ended, or the caller stopped reading: either way the provider worked.
-                self._record_success(
-                    name, key, opened.number, clock.now() - opened.started, opened.first_chunk
-                )
-
-    async def _pass(
-        self,
-        order: list[type[BaseProvider]],
-        streaming: bool,
-        deadline: float | None,
-        attempts: list[errors.Attempt],
-        benched: dict[str, errors.ProviderBenchedError],
-        notes: list[str],
-    ) -> _Opened | None:
-        """Try the candidates in order; return the first that answers."""
-        router, clock = self.router, self.router.clock
-        tried = 0
-        for index, provider in enumerate(order):
-            if router.max_providers is not None and tried >= router.max_providers:
-                notes.append(f"stopped after max_providers={router.max_providers}")
-                break
-            if deadline is not None and clock.now() >= deadline:
-                notes.append(f"the {self.timeouts.total:g} s deadline ran out")
-                break
-            before = len(attempts)
             try:
-                return await self._try(provider, streaming, deadline, attempts, notes)
-            except errors.ProviderBenchedError as exc:
-                benched[provider.name] = exc
-                logger.debug("skipping benched provider %s", provider.name)
-                router.emit(RouterEvent("skip", provider.name, error=exc, wait=exc.retry_after))
-            except Exception as exc:
-                if _request_fault(exc):
-                    # The request is wrong: every other provider would refuse it
-                    # too, and the caller needs this error, not a failover summary.
-                    raise
-                tried += 1
-                if len(attempts) == before:  # failed outside any request: still report it
-                    attempts.append(errors.Attempt(provider.name, 0, exc, 0.0))
-                if index + 1 < len(order):
-                    following = order[index + 1].name
-                    logger.info(
-                        "provider %s failed (%s); failing over to %s",
-                        provider.name,
-                        type(exc).__name__,
-                        following,
+                if not ended:  # an ended stream has nothing left to close
+                    await _close(chunks, opened.provider, opened.kwargs)
+            finally:
+                if not failed:
+                    # Ended, or the caller stopped reading: either way the provider worked.
+                    now = self.router.clock.now()
+                    self._record_success(
+                        opened.provider.name,
+                        opened.key,
+                        opened.number,
+                        now,
+                        now - opened.started,
+                        opened.first_chunk,
                     )
-                    router.emit(
-                        RouterEvent("failover", provider.name, error=exc, next_provider=following)
-                    )
-        return None
 
     async def _wait_for_cooldown(
         self, benched: dict[str, errors.ProviderBenchedError], deadline: float | None, waited: bool
@@ -341,19 +400,21 @@ class RoutedCall:
         router = self.router
         kwargs = router.kwargs_for(provider, self.kwargs)
         key = health_key(provider, kwargs)
-        admission = router.health.admit(key, router.clock.now())
+        now = router.clock.now()
+        admission = router.health.admit(key, now)
         if not admission.allowed:
             # Benched: skipped before any request, and before any retry machinery.
             raise errors.ProviderBenchedError(
                 provider.name, admission.retry_after, admission.reason
             )
-        # The first attempt uses this admission; _attempt asks again for later ones.
-        pending = [admission]
         own: list[errors.Attempt] = []
         at_deadline: StopBeforeDeadline | None = None
         try:
             try:
-                return await self._attempt(provider, key, kwargs, streaming, deadline, own, pending)
+                # The first attempt uses this admission; _attempt asks for later ones.
+                return await self._attempt(
+                    provider, key, kwargs, streaming, deadline, own, admission, now
+                )
             except errors.ProviderBenchedError:
                 raise
             except Exception as exc:
@@ -370,7 +431,7 @@ class RoutedCall:
             async def attempt() -> _Opened:
                 if replay:
                     raise replay.pop()
-                return await self._attempt(provider, key, kwargs, streaming, deadline, own, pending)
+                return await self._attempt(provider, key, kwargs, streaming, deadline, own)
 
             return await retrying(router, provider, key, at_deadline)(attempt)
         except errors.ProviderBenchedError:
@@ -380,8 +441,6 @@ class RoutedCall:
             # failures): its last real error says more. Raised below, outside
             # this handler, so that the error's own context is left untouched.
         finally:
-            if pending:  # admitted but never attempted: give a half-open probe back
-                router.health.release(key)
             attempts.extend(own)
             if at_deadline is not None and at_deadline.hit:
                 notes.append(
@@ -398,19 +457,27 @@ class RoutedCall:
         streaming: bool,
         deadline: float | None,
         own: list[errors.Attempt],
-        pending: list[Admission],
+        admission: Admission | None = None,
+        started: float | None = None,
     ) -> _Opened:
-        """One request: up to the first chunk when streaming, else the whole answer."""
-        router, clock, name = self.router, self.router.clock, provider.name
-        admission = pending.pop() if pending else router.health.admit(key, clock.now())
-        if not admission.allowed:
-            raise errors.ProviderBenchedError(name, admission.retry_after, admission.reason)
+        """One request: up to the first chunk when streaming, else the whole answer.
+
+        ``admission`` (and the ``started`` time it was asked at): the health
+        store's answer for this attempt, if the caller asked already.
+        """
+        router, name = self.router, provider.name
+        clock = router.clock
+        if admission is None or started is None:
+            started = clock.now()
+            admission = router.health.admit(key, started)
+            if not admission.allowed:
+                raise errors.ProviderBenchedError(name, admission.retry_after, admission.reason)
         number = len(own) + 1
-        started = clock.now()
-        logger.debug(
-            "attempt %d of provider %s%s", number, name, " (probe)" if admission.probe else ""
-        )
-        if router.observed():
+        if self._debug:
+            logger.debug(
+                "attempt %d of provider %s%s", number, name, " (probe)" if admission.probe else ""
+            )
+        if self._observed:
             router.emit(RouterEvent("attempt", name, attempt=number))
         if deadline is not None:
             # The provider's own (aiohttp) total timeout follows the deadline as a
@@ -423,89 +490,86 @@ class RoutedCall:
             # has a non-streamed request may use it (some servers return tool
             # calls or exact usage only there).
             kwargs = {**kwargs, "stream": False}
-        chunks = run_provider(provider, self.model, self.messages_for(provider), **kwargs)
         timeouts = self.timeouts
         guard = Guard(
             first=timeouts.first_chunk,
             idle=timeouts.idle,
             total=deadline - started if deadline is not None else None,
         )
+        chunks: AsyncIterator[Chunk] | None = None
         parts: list[Chunk] = []
         first_chunk: float | None = None
         try:
             with connect_limit(timeouts.connect):
-                parts.append(await self._first(chunks, guard, name))
+                # Called here, not through run_provider: its error mapping is
+                # done below (provider_error), without a generator per chunk.
+                chunks = aiter(
+                    provider.create_async_generator(
+                        self.model, self.messages_for(provider), **kwargs
+                    )
+                )
+                guard.waiting()  # nothing can have fired: no await since the guard was made
+                try:
+                    parts.append(await chunks.__anext__())
+                except asyncio.CancelledError:
+                    raise interrupted(guard, name, timeouts) from None
+                guard.received()
             first_chunk = clock.now() - started
             if streaming:  # the guard goes on watching the rest, in _run
                 return _Opened(
-                    provider,
-                    key,
-                    kwargs,
-                    parts[0],
-                    None,
-                    chunks,
-                    started,
-                    first_chunk,
-                    number,
-                    guard,
+                    provider, key, kwargs, parts[0], chunks, started, first_chunk, number, guard
                 )
-            await self._collect(chunks, guard, name, parts)
+            # The whole answer: the rest, within the idle limit and the deadline.
+            while True:
+                fired = guard.waiting()
+                if fired is not None:
+                    raise timeout_error(fired, name, timeouts)
+                try:
+                    parts.append(await chunks.__anext__())
+                except StopAsyncIteration:
+                    break
+                except asyncio.CancelledError:
+                    raise interrupted(guard, name, timeouts) from None
+                guard.received()
         except StopAsyncIteration:
             pass  # an empty answer
         except BaseException as exc:
             guard.close()
-            await close_stream(chunks)
+            if chunks is not None:
+                await _close(chunks, provider, kwargs)
             if isinstance(exc, Exception):
-                if isinstance(exc, errors.ProviderError) and parts:
+                error = provider_error(provider, exc, kwargs)
+                if isinstance(error, errors.ProviderError) and parts:
                     # nothing received is lost
-                    exc.partial = "".join(part for part in parts if type(part) is str)
-                own.append(errors.Attempt(name, number, exc, clock.now() - started))
-                self._record_failure(provider, key, kwargs, exc)
+                    error.partial = "".join(part for part in parts if type(part) is str)
+                own.append(errors.Attempt(name, number, error, clock.now() - started))
+                self._record_failure(provider, key, kwargs, error)
+                if error is not exc:
+                    raise error from exc
             else:  # cancelled: no verdict on the provider
                 router.health.release(key)
             raise
         guard.close()
-        elapsed = clock.now() - started
-        self._record_success(name, key, number, elapsed, first_chunk)
+        now = clock.now()
+        self._record_success(name, key, number, now, now - started, first_chunk)
         return _Opened(
-            provider, key, kwargs, None, parts, None, started, first_chunk, number, guard
+            provider, key, kwargs, None, None, started, first_chunk, number, guard, parts
         )
-
-    async def _first(self, chunks: AsyncIterator[Chunk], guard: Guard, name: str) -> Chunk:
-        """The first chunk, within the first-chunk limit and the deadline."""
-        guard.waiting()  # nothing can have fired: no await since the guard was made
-        try:
-            chunk = await chunks.__anext__()
-        except asyncio.CancelledError:
-            raise interrupted(guard, name, self.timeouts) from None
-        guard.received()
-        return chunk
-
-    async def _collect(
-        self, chunks: AsyncIterator[Chunk], guard: Guard, name: str, parts: list[Chunk]
-    ) -> None:
-        """Append the rest of a whole answer to ``parts``, within the idle limit and deadline."""
-        while True:
-            fired = guard.waiting()
-            if fired is not None:
-                raise timeout_error(fired, name, self.timeouts)
-            try:
-                parts.append(await chunks.__anext__())
-            except StopAsyncIteration:
-                return
-            except asyncio.CancelledError:
-                raise interrupted(guard, name, self.timeouts) from None
-            guard.received()
 
     def _record_success(
-        self, name: str, key: str, number: int, elapsed: float, first_chunk: float | None
+        self,
+        name: str,
+        key: str,
+        number: int,
+        now: float,
+        elapsed: float,
+        first_chunk: float | None,
     ) -> None:
         router = self.router
-        router.health.record_success(
-            key, router.clock.now(), elapsed=elapsed, first_chunk=first_chunk
-        )
-        logger.debug("provider %s answered in %.3f s", name, elapsed)
-        if router.observed():
+        router.health.record_success(key, now, elapsed=elapsed, first_chunk=first_chunk)
+        if self._debug:
+            logger.debug("provider %s answered in %.3f s", name, elapsed)
+        if self._observed:
             router.emit(RouterEvent("success", name, attempt=number, elapsed=elapsed))
 
     def _record_failure(
