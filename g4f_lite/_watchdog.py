@@ -130,7 +130,7 @@ class Guard:
     )
 
     def __init__(
-        self, *, first: float | None = None, idle: float | None = None, total: float | None = None
+        self, first: float | None = None, idle: float | None = None, total: float | None = None
     ) -> None:
         # Made for every request: the scheduler's lookup and bookkeeping inlined.
         loop = self._loop = asyncio.get_running_loop()
@@ -147,7 +147,8 @@ class Guard:
         self._idle = idle
         self._period = period = max(idle / 8, 1e-3) if idle is not None else math.inf
         self._seen, self._since = 0, now
-        scheduler = _scheduler_for(loop)
+        last = _last
+        scheduler = last[1] if last is not None and last[0]() is loop else _scheduler_for(loop)
         self._scheduler: _Scheduler | None = scheduler
         when = now + period
         if first_at < when:

@@ -240,10 +240,6 @@ class _State:
         self.auth_error: str | None = None
 
 
-def _ewma(old: float | None, sample: float) -> float:
-    return sample if old is None else old + _EWMA_ALPHA * (sample - old)
-
-
 class InMemoryHealthStore:
     """A :class:`HealthStore` in this process's memory; thread-safe.
 
@@ -268,6 +264,11 @@ class InMemoryHealthStore:
 
     def admit(self, provider: str, now: float) -> Admission:
         """Closed: yes. Open: no until the cooldown ends, then one probe. Half-open: one probe."""
+        # Asked on every call: a closed breaker is read without the lock. Reading
+        # it changes nothing, and a concurrent trip is as if it came just after.
+        state = self._states.get(provider)
+        if state is not None and state.state == "closed":
+            return _ADMITTED
         with self._lock:
             s = self._get(provider)
             if s.state == "closed":
@@ -288,16 +289,21 @@ class InMemoryHealthStore:
     ) -> None:
         """Count the success, close the breaker and update the moving averages."""
         with self._lock:
-            s = self._get(provider)
+            s = self._states.get(provider) or self._get(provider)
             if s.state != "closed":
                 logger.info("provider %s recovered; back in rotation", provider)
             s.successes += 1
             s.consecutive = s.trips = 0
             s.auth_error = None
             s.state, s.probing = "closed", False
-            s.latency = _ewma(s.latency, elapsed)
+            # Exponentially weighted moving averages, inlined: this runs on every call.
+            latency = s.latency
+            s.latency = elapsed if latency is None else latency + _EWMA_ALPHA * (elapsed - latency)
             if first_chunk is not None:
-                s.first_chunk = _ewma(s.first_chunk, first_chunk)
+                old = s.first_chunk
+                s.first_chunk = (
+                    first_chunk if old is None else old + _EWMA_ALPHA * (first_chunk - old)
+                )
 
     def record_failure(self, provider: str, now: float, error: str) -> float | None:
         """Count the failure; bench the provider when the breaker trips."""

@@ -42,10 +42,19 @@ _MISSING: dict[str, str] = {
 #: Call options that only some providers take: filtered per provider by
 #: :func:`call_options`.
 REQUEST_OPTIONS = SAMPLING_OPTIONS | TOOL_OPTIONS | {"response_format"}
+_NO_NEEDS: frozenset[Feature] = frozenset()
 
 
 def request_needs(messages: Messages, kwargs: Mapping[str, Any]) -> frozenset[Feature]:
     """The capabilities a request needs: tools, images, JSON mode."""
+    # Asked on every call, and nearly always of plain text turns: one loop
+    # finds out, before any of the checks below.
+    if not kwargs.get("tools") and kwargs.get("response_format") is None:
+        for m in messages:
+            if type(m.get("content")) is list or m["role"] == "tool" or "tool_calls" in m:
+                break
+        else:
+            return _NO_NEEDS
     needs: set[Feature] = set()
     if kwargs.get("tools") or has_tool_turns(messages):
         needs.add("tools")
@@ -61,6 +70,8 @@ def request_needs(messages: Messages, kwargs: Mapping[str, Any]) -> frozenset[Fe
 
 def check_features(provider: type[BaseProvider], needs: frozenset[Feature]) -> None:
     """Raise :class:`~g4f_lite.errors.UnsupportedFeatureError` if ``provider`` lacks a need."""
+    if not needs:
+        return
     for feature in sorted(needs):
         if not getattr(provider, _FLAGS[feature]):
             what = {
@@ -150,6 +161,8 @@ def resolve(
     """
     if registry is None:
         registry = default_registry
+    if type(spec) is str:  # one name: the common case, asked on every call
+        return [registry.get(spec)]
     items: Sequence[ProviderSpec]
     if isinstance(spec, (str, type)):  # a str is a Sequence too
         items = [spec]

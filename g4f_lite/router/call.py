@@ -24,7 +24,7 @@ from ..http import connect_limit
 from ..policies import Timeouts
 from ..provider import BaseProvider, close_stream, provider_error
 from ..redact import scrub
-from ..strategies import Strategy
+from ..strategies import Ordered, Strategy
 from ..types import Chunk, Messages, ProviderHealth, text_of
 from .retrying import StopBeforeDeadline, retryable, retrying
 from .timeouts import PROVIDER_TIMEOUT_SLACK, interrupted, timeout_error
@@ -114,6 +114,22 @@ class RoutedCall:
     ``candidates`` are the providers that may be tried, before ordering.
     """
 
+    # One is made per request: slots make that, and every attribute read, cheaper.
+    __slots__ = (
+        "_debug",
+        "_observed",
+        "_text_messages",
+        "answered_by",
+        "candidates",
+        "kwargs",
+        "messages",
+        "model",
+        "router",
+        "single",
+        "strategy",
+        "timeouts",
+    )
+
     def __init__(
         self,
         router: Router,
@@ -121,7 +137,6 @@ class RoutedCall:
         model: str,
         messages: Messages,
         kwargs: Mapping[str, Any],
-        *,
         strategy: Strategy,
         timeouts: Timeouts,
         single: bool,
@@ -145,11 +160,11 @@ class RoutedCall:
 
     def stream(self) -> AsyncIterator[str]:
         """The answer's text chunks, as they arrive (events left out)."""
-        return self._run(text_only=True)
+        return self._run(True)
 
     def events(self) -> AsyncIterator[Chunk]:
         """The answer's chunks as they arrive: text and events (tool calls, usage...)."""
-        return self._run(text_only=False)
+        return self._run(False)
 
     async def text(self) -> str:
         """The whole answer's text."""
@@ -211,7 +226,13 @@ class RoutedCall:
         started = clock.now()
         total = self.timeouts.total
         deadline = started + total if total is not None else None
-        order = self.strategy.order(self.candidates, self._health)
+        strategy = self.strategy
+        # The default strategy keeps the order: no call, no copy (nothing below changes it).
+        order = (
+            self.candidates
+            if type(strategy) is Ordered
+            else strategy.order(self.candidates, self._health)
+        )
         # Asked once a call, not once an event or log line.
         self._observed = router.observed()
         self._debug = logger.isEnabledFor(logging.DEBUG)
@@ -233,7 +254,14 @@ class RoutedCall:
                     break
                 before = len(attempts)
                 try:
-                    opened = await self._try(provider, streaming, deadline, attempts, notes)
+                    opened = await self._try(
+                        provider,
+                        streaming,
+                        deadline,
+                        attempts,
+                        notes,
+                        started if index == 0 and not waited else clock.now(),
+                    )
                     break
                 except errors.ProviderBenchedError as exc:
                     benched[provider.name] = exc
@@ -395,12 +423,15 @@ class RoutedCall:
         deadline: float | None,
         attempts: list[errors.Attempt],
         notes: list[str],
+        now: float,
     ) -> _Opened:
-        """Try one provider, with retries; raise its last error if it never answers."""
+        """Try one provider, with retries; raise its last error if it never answers.
+
+        ``now``: the router's clock as the provider is admitted.
+        """
         router = self.router
         kwargs = router.kwargs_for(provider, self.kwargs)
         key = health_key(provider, kwargs)
-        now = router.clock.now()
         admission = router.health.admit(key, now)
         if not admission.allowed:
             # Benched: skipped before any request, and before any retry machinery.
@@ -491,11 +522,8 @@ class RoutedCall:
             # calls or exact usage only there).
             kwargs = {**kwargs, "stream": False}
         timeouts = self.timeouts
-        guard = Guard(
-            first=timeouts.first_chunk,
-            idle=timeouts.idle,
-            total=deadline - started if deadline is not None else None,
-        )
+        left = deadline - started if deadline is not None else None
+        guard = Guard(timeouts.first_chunk, timeouts.idle, left)
         chunks: AsyncIterator[Chunk] | None = None
         parts: list[Chunk] = []
         first_chunk: float | None = None

@@ -169,25 +169,29 @@ class Router:
         if not isinstance(model, str):
             raise errors.ConfigurationError(f"model must be a string, got {type(model).__name__}")
         checked = validate_messages(messages)
-        chosen_strategy = get_strategy(strategy) if strategy is not None else self.strategy
-        if isinstance(timeout, Timeouts):
+        chosen_strategy = self.strategy if strategy is None else get_strategy(strategy)
+        if timeout is None:
+            timeouts = self.timeouts
+        elif isinstance(timeout, Timeouts):
             timeouts = timeout
-        elif timeout is not None:
+        else:
             check_positive("timeout", timeout)
             timeouts = replace(self.timeouts, total=timeout)
-        else:
-            timeouts = self.timeouts
         needs = request_needs(checked, kwargs)
         spec = provider if provider is not None else self.providers
         if spec is not None:
             candidates = resolve(spec, self.registry)
-            for candidate in candidates:
-                if not self.is_enabled(candidate.name):
-                    raise errors.ConfigurationError(
-                        f"provider {candidate.name} is disabled in "
-                        f"{self.config.source} (enabled = false)"
-                    )
-                check_features(candidate, needs)
+            # Only a configuration with provider tables can disable one, and only
+            # a request with needs can be refused: most calls check nothing.
+            current = self._config if self._config is not None else settings_module.current_config()
+            if needs or current.providers:
+                for candidate in candidates:
+                    if not self.is_enabled(candidate.name):
+                        raise errors.ConfigurationError(
+                            f"provider {candidate.name} is disabled in "
+                            f"{self.config.source} (enabled = false)"
+                        )
+                    check_features(candidate, needs)
         else:
             candidates = self._select(model, checked, stream, kwargs, needs)
         return RoutedCall(
@@ -196,9 +200,9 @@ class Router:
             model,
             checked,
             kwargs,
-            strategy=chosen_strategy,
-            timeouts=timeouts,
-            single=spec is not None and len(candidates) == 1,
+            chosen_strategy,
+            timeouts,
+            spec is not None and len(candidates) == 1,
         )
 
     def screen(
@@ -262,9 +266,9 @@ class Router:
         ``provider_kwargs``; request options the provider does not take are
         dropped (:func:`~g4f_lite.selection.call_options`).
         """
-        current = self.config
+        current = self._config if self._config is not None else settings_module.current_config()
         configured = current.settings(provider.name).call_options() if current.providers else None
-        own = self.provider_kwargs.get(provider.name.lower())
+        own = self.provider_kwargs.get(provider.name.lower()) if self.provider_kwargs else None
         if not configured and not own:
             return call_options(provider, dict(kwargs))
         merged = dict(configured or {})
