@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..selection import REQUEST_OPTIONS
 from ..types import (
     FunctionCall,
     ImagePart,
@@ -265,21 +266,7 @@ class StreamOptions(BaseModel):
 #: format. The router passes each only to providers that declare it (see
 #: :func:`g4f_lite.selection.call_options`); every other field is validated
 #: (or ignored when unknown) and then dropped.
-FORWARDED_FIELDS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "user",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-)
+FORWARDED_FIELDS = tuple(sorted(REQUEST_OPTIONS))
 #: Every request field that can reach a provider.
 PROVIDER_FIELDS = ("model", "messages", "stream", "provider", *FORWARDED_FIELDS)
 
