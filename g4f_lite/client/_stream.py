@@ -42,12 +42,17 @@ class _Chunks:
         self.provider = provider
 
     def chunk(self, delta: Delta, finish: FinishReason | None = None) -> CompletionChunk:
+        # Positional arguments: one chunk per token, and keyword arguments
+        # cost a dict each time.
         return CompletionChunk(
-            id=self.id,
-            created=self.created,
-            model=self.model,
-            choices=[ChunkChoice(delta=delta, finish_reason=finish)],
-            provider=self.provider,
+            self.id,
+            "chat.completion.chunk",
+            self.created,
+            self.model,
+            [ChunkChoice(0, delta, finish)],
+            None,
+            None,
+            self.provider,
         )
 
     def usage(self, usage: Usage) -> CompletionChunk:
@@ -96,7 +101,7 @@ async def completion_chunks(
         while item is not _END:
             if type(item) is str:
                 if item:
-                    yield build.chunk(Delta(content=item))
+                    yield build.chunk(Delta(None, item))
             elif isinstance(item, ToolCallDelta):
                 first = item.index not in started
                 if first:

@@ -141,7 +141,7 @@ class _Record:
         return json.dumps(self.model_dump(exclude_none=exclude_none), separators=(",", ":"))
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeltaFunction(_Record):
     """A piece of a streamed tool call's function: its name first, then argument text."""
 
@@ -149,17 +149,17 @@ class DeltaFunction(_Record):
     arguments: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeltaToolCall(_Record):
     """A piece of a streamed tool call: OpenAI's ``delta.tool_calls[i]``."""
 
-    index: int
+    index: int = 0
     id: str | None = None
     type: Literal["function"] | None = None
     function: DeltaFunction | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class Delta(_Record):
     """What one streamed chunk adds to the answer."""
 
@@ -169,17 +169,17 @@ class Delta(_Record):
     refusal: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class ChunkChoice(_Record):
     """The one choice of a streamed chunk."""
 
     index: int = 0
-    delta: Delta
+    delta: Delta = dataclasses.field(default_factory=Delta)
     finish_reason: FinishReason | None = None
     logprobs: None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class CompletionChunk(_Record):
     """One piece of a streamed answer: OpenAI's ``chat.completion.chunk``, plus ``provider``.
 
@@ -187,11 +187,11 @@ class CompletionChunk(_Record):
     ``choices`` and ``usage`` set, as OpenAI's ``include_usage`` chunk.
     """
 
-    id: str
+    id: str = ""
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
-    choices: list[ChunkChoice]
+    created: int = 0
+    model: str = ""
+    choices: list[ChunkChoice] = dataclasses.field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
     #: The provider that answered (a g4f-lite addition to OpenAI's shape).
