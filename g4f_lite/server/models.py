@@ -145,9 +145,8 @@ class RequestMessage(Message):
     :class:`g4f_lite.types.Message` (text and image parts, assistant
     ``tool_calls``, ``tool`` turns with ``tool_call_id``), plus the
     ``developer`` role (OpenAI's new name for ``system``, forwarded as
-    ``system``). A content list of text parts only is forwarded as one
-    string, the parts joined. ``name`` and unknown fields are ignored and
-    never forwarded.
+    ``system``). ``name`` and unknown fields are ignored and never
+    forwarded.
     """
 
     model_config = _STRICT_FROZEN
@@ -159,17 +158,13 @@ class RequestMessage(Message):
     def as_dict(self) -> dict[str, Any]:
         """The message as providers receive it (validated again by the router)."""
         role = "system" if self.role == "developer" else self.role
+        # A list of parts goes on as it is: the router joins text parts for
+        # providers that read text only, and leaves them to those that see images.
         content = self.content
-        if type(content) is list and all(type(part) is _RequestTextPart for part in content):
-            # Text parts only: one string, joined as the client split it (and as
-            # serve always has), so that text-only providers can take it too.
-            content = "".join(part.text for part in content)  # type: ignore[union-attr]
         if type(content) is str and self.tool_calls is None and self.tool_call_id is None:
             return {"role": role, "content": content}  # the common case, without a dump
         data = self.model_dump(exclude_none=True, exclude={"name"})
         data["role"] = role
-        if content is not None:
-            data["content"] = content
         return data
 
 
