@@ -16,7 +16,6 @@ from typing import Any, Literal, TypeAlias, overload
 
 from .. import errors
 from .._portal import portal
-from ..answer import Answer
 from ..config import CONFIG_PLUGIN, Config, declared_providers, load_config
 from ..health import HealthStore, InMemoryHealthStore
 from ..http import OwnedSession
@@ -123,12 +122,8 @@ def _plan(
 
 
 async def _complete(call: RoutedCall, model: str, owned: OwnedSession | None) -> Completion:
-    if owned is None:
-        answer: Answer = await call.answer()
-    else:
-        with owned.active():
-            answer = await call.answer()
-    return Completion.from_answer(answer, model)
+    call.session = owned
+    return Completion.from_answer(await call.answer(), model)
 
 
 class Completions:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any
 
 from .._portal import portal
 from ..http import OwnedSession
@@ -66,10 +65,58 @@ class _Chunks:
         )
 
 
-_END: Any = object()
+class _ChunkShaper:
+    r"""Shapes a routed call's text and events into ``chat.completion.chunk``\ s."""
+
+    __slots__ = ("build", "finish", "model", "started", "usage")
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.build: _Chunks | None = None
+        self.finish: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.started: set[int] = set()
+
+    def head(self, provider: str) -> list[CompletionChunk]:
+        self.build = _Chunks(self.model, provider)
+        return [self.build.chunk(Delta(role="assistant", content=""))]
+
+    def item(self, item: Chunk) -> CompletionChunk | None:
+        build = self.build
+        assert build is not None  # head() comes first
+        if type(item) is str:
+            return build.chunk(Delta(None, item)) if item else None
+        if isinstance(item, ToolCallDelta):
+            first = item.index not in self.started
+            if first:
+                self.started.add(item.index)
+            piece = DeltaToolCall(
+                index=item.index,
+                id=(item.id or f"call_{item.index}") if first else item.id,
+                type="function" if first else None,
+                function=DeltaFunction(
+                    name=(item.name or "") if first else item.name,
+                    arguments=item.arguments,
+                ),
+            )
+            return build.chunk(Delta(tool_calls=[piece]))
+        if isinstance(item, Finish):
+            self.finish = item.reason
+        elif isinstance(item, Usage):
+            self.usage = item
+        return None
+
+    def tail(self) -> list[CompletionChunk]:
+        build = self.build
+        assert build is not None
+        finish = self.finish or ("tool_calls" if self.started else "stop")
+        last = [build.chunk(Delta(), finish)]
+        if self.usage is not None:
+            last.append(build.usage(self.usage))
+        return last
 
 
-async def completion_chunks(
+def completion_chunks(
     call: RoutedCall, model: str, owned: OwnedSession | None = None
 ) -> AsyncIterator[CompletionChunk]:
     """The chunks of ``call``'s answer: OpenAI's ``chat.completion.chunk`` sequence.
@@ -80,57 +127,11 @@ async def completion_chunks(
     when tools were called, else ``stop``); and, when the provider reported
     usage, a last chunk with no choices and ``usage``. Reasoning text is left
     out (OpenAI's chunk has no place for it). ``owned``: the session the
-    request is opened with (the request is opened, and providers failed
-    over, while the first chunk is awaited).
+    request is made with. Built inside the router's stream
+    (:meth:`~g4f_lite.router.RoutedCall.shaped`), not by a generator around it.
     """
-    events = call.events()
-    try:
-        try:
-            if owned is not None:
-                with owned.active():
-                    item: Chunk = await events.__anext__()
-            else:
-                item = await events.__anext__()
-        except StopAsyncIteration:
-            item = _END
-        build = _Chunks(model, call.answered_by)
-        yield build.chunk(Delta(role="assistant", content=""))
-        finish: FinishReason | None = None
-        usage: Usage | None = None
-        started: set[int] = set()
-        while item is not _END:
-            if type(item) is str:
-                if item:
-                    yield build.chunk(Delta(None, item))
-            elif isinstance(item, ToolCallDelta):
-                first = item.index not in started
-                if first:
-                    started.add(item.index)
-                piece = DeltaToolCall(
-                    index=item.index,
-                    id=(item.id or f"call_{item.index}") if first else item.id,
-                    type="function" if first else None,
-                    function=DeltaFunction(
-                        name=(item.name or "") if first else item.name,
-                        arguments=item.arguments,
-                    ),
-                )
-                yield build.chunk(Delta(tool_calls=[piece]))
-            elif isinstance(item, Finish):
-                finish = item.reason
-            elif isinstance(item, Usage):
-                usage = item
-            try:
-                item = await events.__anext__()
-            except StopAsyncIteration:
-                break
-        if finish is None:
-            finish = "tool_calls" if started else "stop"
-        yield build.chunk(Delta(), finish)
-        if usage is not None:
-            yield build.usage(usage)
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
+    call.session = owned
+    return call.shaped(_ChunkShaper(model))
 
 
 class AsyncStream:

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import errors
 from .._watchdog import Guard
 from ..answer import Answer
 from ..events import RouterEvent
 from ..health import Admission, health_key
-from ..http import connect_limit
+from ..http import OwnedSession, connect_limit
 from ..policies import Timeouts
 from ..provider import BaseProvider, close_stream, provider_error
 from ..redact import scrub
@@ -32,7 +32,27 @@ from .timeouts import PROVIDER_TIMEOUT_SLACK, interrupted, timeout_error
 if TYPE_CHECKING:
     from .planning import Router
 
-__all__ = ["RoutedCall"]
+__all__ = ["RoutedCall", "Shaper"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Shaper(Protocol[T_co]):
+    """Turns a stream's chunks into other objects, for :meth:`RoutedCall.shaped`."""
+
+    def head(self, provider: str) -> Iterable[T_co]:
+        """What comes first, once ``provider`` has answered."""
+        ...
+
+    def item(self, chunk: Chunk) -> T_co | None:
+        """What ``chunk`` becomes (``None``: nothing)."""
+        ...
+
+    def tail(self) -> Iterable[T_co]:
+        """What comes last, when the stream has ended."""
+        ...
+
 
 # The package's one logger: its name is the documented one.
 logger = logging.getLogger("g4f_lite.router")
@@ -125,6 +145,7 @@ class RoutedCall:
         "messages",
         "model",
         "router",
+        "session",
         "single",
         "strategy",
         "timeouts",
@@ -153,6 +174,9 @@ class RoutedCall:
         self.single = single
         #: The name of the provider that answered, once one has.
         self.answered_by: str | None = None
+        #: The session providers use for this call (a ``Client``'s own), else
+        #: the event loop's shared one.
+        self.session: OwnedSession | None = None
         self._text_messages: Messages | None = None
         # Set once a call by _open: whether anyone listens to events, and logs debug lines.
         self._observed = False
@@ -165,6 +189,17 @@ class RoutedCall:
     def events(self) -> AsyncIterator[Chunk]:
         """The answer's chunks as they arrive: text and events (tool calls, usage...)."""
         return self._run(False)
+
+    def shaped(self, shaper: Shaper[T]) -> AsyncIterator[T]:
+        """The answer's chunks as ``shaper`` turns them into other objects, as they arrive.
+
+        What ``shaper.head(provider)`` returns comes first, once a provider
+        has answered; then ``shaper.item(chunk)`` of every chunk (``None``:
+        nothing for this one); then, if the stream ended, ``shaper.tail()``.
+        Done inside the stream rather than by a generator wrapped around
+        :meth:`events`, which would cost a generator step per chunk.
+        """
+        return self._run(False, shaper)
 
     async def text(self) -> str:
         """The whole answer's text."""
@@ -221,6 +256,13 @@ class RoutedCall:
 
     async def _open(self, streaming: bool) -> _Opened:
         """Find a provider that answers: its first chunk when streaming, else its whole answer."""
+        if self.session is None:
+            return await self._find(streaming)
+        # Providers open their request (and fail over) here: with the owner's session.
+        with self.session.active():
+            return await self._find(streaming)
+
+    async def _find(self, streaming: bool) -> _Opened:
         router = self.router
         clock = router.clock
         started = clock.now()
@@ -297,11 +339,14 @@ class RoutedCall:
         self.answered_by = opened.provider.name
         return opened
 
-    async def _run(self, text_only: bool) -> AsyncIterator[Any]:
+    async def _run(self, text_only: bool, shaper: Shaper[Any] | None = None) -> AsyncIterator[Any]:
         """The stream: the first chunk from whichever provider answered, then its rest."""
         opened = await self._open(streaming=True)
         chunks, first = opened.chunks, opened.first
         if chunks is None or first is None:  # an empty stream
+            if shaper is not None:
+                for shape in (*shaper.head(opened.provider.name), *shaper.tail()):
+                    yield shape
             return
         # The rest of the stream, here rather than in a helper generator: one
         # generator less per chunk, and closing this one closes the provider's.
@@ -309,7 +354,13 @@ class RoutedCall:
         ended = failed = False
         guard = opened.guard
         try:
-            if not text_only or type(first) is str:
+            if shaper is not None:
+                for shape in shaper.head(opened.provider.name):
+                    yield shape
+                shape = shaper.item(first)
+                if shape is not None:
+                    yield shape
+            elif not text_only or type(first) is str:
                 yield first
             # The rest is read by the task asking now (the first chunk may have been
             # fetched by another, e.g. during failover): that is the one to interrupt.
@@ -327,9 +378,17 @@ class RoutedCall:
                     raise interrupted(guard, opened.provider.name, self.timeouts) from None
                 guard.seq += 1  # received
                 delivered.append(chunk)
+                if shaper is not None:
+                    shape = shaper.item(chunk)
+                    if shape is not None:
+                        yield shape
+                    continue
                 if text_only and type(chunk) is not str:
                     continue
                 yield chunk
+            if shaper is not None:
+                for shape in shaper.tail():
+                    yield shape
         except Exception as exc:
             # Text has reached the caller: never restart elsewhere (it would repeat).
             failed = True
