@@ -7,19 +7,20 @@ text, as g4f's seed did, through :func:`default_client`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal, TypeAlias, overload
 
 from .._portal import portal
 from ..router import ProvidersArg, RoutedCall, Router, Timeouts
 from ..strategies import StrategyArg
-from ..types import Message, ProviderInfo
+from ..types import ProviderInfo
 from ._client import (
     AsyncClient,
     AsyncCompletions,
     Client,
     Completions,
     ConfigArg,
+    MessagesInput,
     default_client,
 )
 from ._stream import AsyncStream, Stream
@@ -45,7 +46,6 @@ __all__ = [
 #: A provider given by name (case-insensitive) or by class, several of them in
 #: the order to try, or ``None`` for "any that fits".
 ProviderArg: TypeAlias = ProvidersArg
-MessagesInput: TypeAlias = Sequence[Mapping[str, Any] | Message]
 
 
 def _plan(
