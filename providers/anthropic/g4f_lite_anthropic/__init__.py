@@ -1,0 +1,1 @@
+"""The native Anthropic API for g4f-lite (work in progress)."""

@@ -1,0 +1,1 @@
+"""The native Gemini API for g4f-lite (work in progress)."""
