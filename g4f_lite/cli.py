@@ -60,6 +60,8 @@ _COLUMNS = _FLAGS[:8]
 # the time to first chunk. Health is per target: a provider called at other
 # base_urls gets one more row for each, its url column naming the target.
 _HEALTH_COLUMNS = ("health", "ok/fail", "ttfc")
+# The available column: usable now, not (no key, nothing listening), not probed.
+_AVAILABLE = {True: "yes", False: "no", None: "?"}
 
 _REPL_HELP = "commands: /reset (forget the conversation), /exit (or Ctrl-D), /help"
 
@@ -129,8 +131,18 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    listing = commands.add_parser("providers", help="list registered providers")
+    listing = commands.add_parser(
+        "providers",
+        help="list the providers usable now (--all: every registered one)",
+        description="By default only the available providers: credentials present (or none "
+        "needed) and, for a server on this machine, something listening.",
+    )
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.add_argument(
+        "--all",
+        action="store_true",
+        help="also the providers not available now (no key, local server not running)",
+    )
     for label, _field, flag in _FLAGS:
         listing.add_argument(
             f"--{flag}",
@@ -200,19 +212,32 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
     from .client import providers
 
     filters = {field: getattr(args, flag.replace("-", "_")) for _, field, flag in _FLAGS}
-    infos = providers(**filters, model=args.model, plugin=args.plugin)
+    available = None if args.all else True
+    infos = providers(**filters, available=available, model=args.model, plugin=args.plugin)
     if args.json:
         out.write(json.dumps([info.model_dump(mode="json") for info in infos], indent=2) + "\n")
         return 0
     if not infos:
-        out.write("no provider matches\n")
+        out.write(
+            "no provider matches\n"
+            if args.all
+            else "no available provider matches (--all lists the others too)\n"
+        )
         return 0
-    header = ["name", *(label for label, _, _ in _COLUMNS), *_HEALTH_COLUMNS, "plugin", "url"]
+    header = [
+        "name",
+        "available",
+        *(label for label, _, _ in _COLUMNS),
+        *_HEALTH_COLUMNS,
+        "plugin",
+        "url",
+    ]
     rows = []
     for info in infos:
         rows.append(
             [
                 info.name,
+                _AVAILABLE[info.available],
                 *("yes" if getattr(info, field) else "-" for _, field, _ in _COLUMNS),
                 *_health_cells(info.health),
                 info.plugin,
@@ -222,7 +247,14 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
         # The default target's health is the row above; every other target
         # called in this process gets its own (targets never carry userinfo).
         rows.extend(
-            [info.name, *("" for _ in _COLUMNS), *_health_cells(target), "", target.target or "-"]
+            [
+                info.name,
+                "",
+                *("" for _ in _COLUMNS),
+                *_health_cells(target),
+                "",
+                target.target or "-",
+            ]
             for target in info.targets[1:]
         )
     out.write(render_table(header, rows, color=use_color(out), paint=_paint))

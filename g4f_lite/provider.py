@@ -18,6 +18,7 @@ from contextlib import aclosing
 from typing import Any, ClassVar
 
 from . import errors
+from .availability import Address, loopback_address
 from .redact import scrub_error, secret_values
 from .types import Chunk, Messages, ProviderInfo
 
@@ -136,6 +137,17 @@ class BaseProvider(abc.ABC):
         e.g. in an environment variable.
         """
         return any(kwargs.get(key) for key in CREDENTIAL_KWARGS)
+
+    @classmethod
+    def probe_address(cls, kwargs: Mapping[str, Any]) -> Address | None:
+        """The ``(host, port)`` whose TCP probe tells whether this provider is up now.
+
+        ``kwargs`` are the keyword arguments it would be called with. The
+        default probes the ``base_url`` of the call (else the class's ``url``)
+        when it is on this machine, as for a local server, and nothing else
+        (``None``): a hosted service is assumed up until a request fails.
+        """
+        return loopback_address(kwargs.get("base_url") or cls.url)
 
     @classmethod
     def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:

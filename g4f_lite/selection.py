@@ -6,13 +6,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
-from .errors import ConfigurationError, UnsupportedFeatureError
+from .errors import ConfigurationError, NoProviderAvailableError, UnsupportedFeatureError
 from .provider import SAMPLING_OPTIONS, TOOL_OPTIONS, BaseProvider
 from .registry import Registry
 from .registry import registry as default_registry
 from .types import Messages, has_images, has_tool_turns
 
 __all__ = [
+    "ADVICE",
     "REQUEST_OPTIONS",
     "Feature",
     "ProviderSpec",
@@ -20,6 +21,7 @@ __all__ = [
     "call_options",
     "check_features",
     "exclusions",
+    "no_provider_error",
     "request_needs",
     "resolve",
 ]
@@ -188,3 +190,66 @@ def resolve(
         if cls not in result:
             result.append(cls)
     return result
+
+
+# Reasons that say a provider cannot be used from here at all, rather than
+# that it cannot serve this particular request.
+# (reason prefix -> how a count of them reads)
+_UNREACHABLE = {
+    "needs credentials": "without a key",
+    "not available:": "with no server listening",
+    "not working": "not working",
+    "disabled": "disabled",
+}
+
+#: What to do when nothing can be used, said once, in one line.
+ADVICE = (
+    "set an API key (e.g. OPENAI_API_KEY or GROQ_API_KEY), start a local server such as "
+    "Ollama, run `g4f-lite providers --all` to see every provider, or try `g4f-lite demo`"
+)
+
+
+def no_provider_error(
+    model: str, excluded: Mapping[str, Sequence[str]]
+) -> NoProviderAvailableError:
+    """The error for a request no provider can serve; advice when none is usable at all.
+
+    Providers that could be used are detailed. Those that cannot be used
+    from here (no key, no local server, not working, disabled) are named
+    when there are a few, and counted when there are many: with a dozen
+    hosted presets lacking keys, naming each would bury the one line that helps.
+    """
+    usable: list[str] = []
+    unusable: list[str] = []
+    for name, why in excluded.items():
+        line = f"{name}: {', '.join(why)}"
+        if any(reason.startswith(tuple(_UNREACHABLE)) for reason in why):
+            unusable.append(line)
+        else:
+            usable.append(line)
+    parts = usable + unusable
+    if len(unusable) > _NAMED_UNUSABLE:
+        parts = [*usable, _count_unusable(excluded)]
+    detail = "; ".join(parts) or "none is registered"
+    if not usable:
+        return NoProviderAvailableError(f"no provider is available ({detail}): {ADVICE}", excluded)
+    wanted = f"model {model!r}" if model else "this request"
+    return NoProviderAvailableError(
+        f"no available provider can serve {wanted} ({detail}); "
+        "name one explicitly with provider=... to bypass these checks",
+        excluded,
+    )
+
+
+# Up to this many unusable providers are named one by one in the error.
+_NAMED_UNUSABLE = 3
+
+
+def _count_unusable(excluded: Mapping[str, Sequence[str]]) -> str:
+    counts: dict[str, int] = {}
+    for why in excluded.values():
+        for prefix, label in _UNREACHABLE.items():
+            if any(reason.startswith(prefix) for reason in why):
+                counts[label] = counts.get(label, 0) + 1
+                break
+    return ", ".join(f"{count} {label}" for label, count in counts.items())

@@ -395,6 +395,12 @@ class ProviderInfo(BaseModel):
     models: list[str] = Field(default_factory=list)
     default_model: str | None = None
     plugin: str = Field(description="The distribution (or 'runtime') that registered it.")
+    available: bool | None = Field(
+        default=None,
+        description="Whether it can be used now: its credentials are present (or none are "
+        "needed) and, for a server on this machine, something listens there "
+        "(None: not probed yet).",
+    )
     health: ProviderHealth | None = Field(
         default=None,
         description="Live health of the default target from the router's store "

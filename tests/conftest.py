@@ -48,12 +48,12 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 #: Every first-party plugin's entry point. The core tests keep to the
 #: reference plugin so that their listings stay exact; tests of the provider
 #: family opt in with ``pytestmark = pytest.mark.usefixtures("first_party_plugins")``.
-FIRST_PARTY_PLUGINS = "opchatgpts,aiengine,openai"
+FIRST_PARTY_PLUGINS = "opchatgpts,aiengine,openai,anthropic,gemini"
 
 
 @pytest.fixture
 def first_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Load every first-party plugin: the AI Engine family and the OpenAI-compatible one too."""
+    """Load every first-party plugin: AI Engine, OpenAI-compatible and the native kinds."""
     monkeypatch.setenv(ENV_PLUGINS, FIRST_PARTY_PLUGINS)
     registry.reset()
 

@@ -49,9 +49,11 @@ def test_providers_json_is_machine_readable() -> None:
 def test_providers_table_and_filters(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["providers", "--stream", "--model", "gpt-3.5-turbo"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:3] == ["name", "working", "stream"]
-    assert table[1].split()[:3] == ["Opchatgpts", "-", "yes"]
+    assert table[0].split()[:4] == ["name", "available", "working", "stream"]
+    assert table[1].split()[:4] == ["Opchatgpts", "yes", "-", "yes"]
     assert main(["providers", "--working"]) == 0
+    assert capsys.readouterr().out == "no available provider matches (--all lists the others too)\n"
+    assert main(["providers", "--working", "--all"]) == 0
     assert capsys.readouterr().out == "no provider matches\n"
 
 
@@ -114,7 +116,7 @@ def test_providers_filters_cover_every_flag(capsys: pytest.CaptureFixture[str]) 
     assert main(["providers", "--no-working", "--history", "--gpt-35-turbo", "--no-auth"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("Opchatgpts ")
     for flag in ("--gpt-4", "--system", "--auth", "--no-stream"):
-        assert main(["providers", flag]) == 0
+        assert main(["providers", "--all", flag]) == 0
         assert capsys.readouterr().out == "no provider matches\n", flag
     assert main(["providers", "--json", "--plugin", "config"]) == 0
     assert json.loads(capsys.readouterr().out) == []

@@ -128,7 +128,7 @@ async def test_no_provider_picks_the_first_working_one_for_the_model() -> None:
 async def test_no_working_provider_is_a_clear_error() -> None:
     with pytest.raises(
         errors.NoProviderAvailableError,
-        match=r"no working provider can serve model 'gpt-3.5-turbo'.*Opchatgpts: not working",
+        match=r"no provider is available \(.*Opchatgpts: not working.*\): set an API key",
     ):
         await g4f_lite.ChatCompletion.create_async("gpt-3.5-turbo", HELLO)
 

@@ -254,7 +254,7 @@ def test_cli_lists_siblings_presets_and_declared_providers(
     path = tmp_path / "mine.toml"
     path.write_text('[providers.Mine]\nkind = "openai"\nbase_url = "http://h/v1"\n')
     monkeypatch.setenv(config.CONFIG_ENV, str(path))
-    assert cli_main(["providers", "--json"]) == 0
+    assert cli_main(["providers", "--json", "--all"]) == 0
     listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
     for name in ("NoowAi", "Chatgpt4Online", "ChatgptAi", "OnlineGpt", "AiChatOnline"):
         assert listed[name]["working"] is False

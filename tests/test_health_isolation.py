@@ -160,13 +160,14 @@ async def test_strategies_order_by_the_health_of_the_target_called() -> None:
     # A failed twice, but at another base_url: at its own site it has the
     # fewer failures, so it goes first.
     for _ in range(2):
-        router.health.record_failure("a @ http://127.0.0.1:9", clock.now(), "ServerError: x")
+        router.health.record_failure("a @ http://192.0.2.9", clock.now(), "ServerError: x")
     router.health.record_failure("b", clock.now(), "ServerError: x")
     assert await router.complete("", USER) == "from A"
-    assert router.health_of("A", base_url="http://127.0.0.1:9/").failures == 2
+    assert router.health_of("A", base_url="http://192.0.2.9/").failures == 2
     assert router.health_of("A").successes == 1
     # Called at that base_url, A is the worse candidate.
-    assert await router.complete("", USER, base_url="http://127.0.0.1:9") == "from B"
+    # (a documentation address, not this machine's: a local one would be probed)
+    assert await router.complete("", USER, base_url="http://192.0.2.9") == "from B"
 
 
 async def test_served_providers_show_health_per_target(site: AIEngineEmulator) -> None:

@@ -238,14 +238,18 @@ def providers(
     supports_tools: bool | None = None,
     supports_vision: bool | None = None,
     supports_json_mode: bool | None = None,
+    available: bool | None = None,
     model: str | None = None,
     plugin: str | None = None,
 ) -> list[ProviderInfo]:
     """Describe the registered providers that match every filter given.
 
     ``providers(working=True, supports_tools=True, model="gpt-3.5-turbo")``;
-    an unknown filter name is a ``TypeError``, never silently ignored. Each
-    :class:`ProviderInfo` carries the provider's live ``health`` (at its
+    an unknown filter name is a ``TypeError``, never silently ignored.
+    ``available=True`` keeps the providers usable now: credentials present
+    (or none needed) and, for a server on this machine, something listening
+    (probed here, at most every 30 s). Each :class:`ProviderInfo` carries
+    ``available`` and the provider's live ``health`` (at its
     default target) and ``targets`` (every target called so far) as the
     default client sees them; credentials in a provider's ``url``
     (``http://user:pass@host``) are masked.
@@ -261,6 +265,7 @@ def providers(
         supports_tools=supports_tools,
         supports_vision=supports_vision,
         supports_json_mode=supports_json_mode,
+        available=available,
         model=model,
         plugin=plugin,
     )

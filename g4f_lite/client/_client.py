@@ -92,9 +92,11 @@ class _State:
         """Describe this client's providers matching every filter, with this client's health.
 
         The filters of :func:`g4f_lite.providers` (``working=True``,
-        ``supports_tools=True``, ``model="..."``...).
+        ``supports_tools=True``, ``available=True``, ``model="..."``...). Local
+        servers not probed lately are probed first (see
+        :meth:`~g4f_lite.router.Router.adescribe`).
         """
-        return self.router.describe(**filters)
+        return portal().call(self.router.adescribe(**filters))
 
 
 def _plan(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from .. import errors
 from .._watchdog import Guard
@@ -24,6 +24,7 @@ from ..http import OwnedSession, connect_limit
 from ..policies import Timeouts
 from ..provider import BaseProvider, close_stream, provider_error
 from ..redact import scrub
+from ..selection import no_provider_error
 from ..strategies import Ordered, Strategy
 from ..types import Chunk, Messages, ProviderHealth, text_of
 from .retrying import StopBeforeDeadline, retryable, retrying
@@ -32,9 +33,12 @@ from .timeouts import PROVIDER_TIMEOUT_SLACK, interrupted, timeout_error
 if TYPE_CHECKING:
     from .planning import Router
 
-__all__ = ["RoutedCall", "Shaper"]
+__all__ = ["RoutedCall", "Shaper", "Unprobed"]
 
 T = TypeVar("T")
+
+#: Candidates whose local server was not probed yet, and what planning excluded.
+Unprobed: TypeAlias = "tuple[list[type[BaseProvider]], dict[str, list[str]]]"
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -149,6 +153,7 @@ class RoutedCall:
         "single",
         "strategy",
         "timeouts",
+        "unprobed",
     )
 
     def __init__(
@@ -178,6 +183,8 @@ class RoutedCall:
         #: the event loop's shared one.
         self.session: OwnedSession | None = None
         self._text_messages: Messages | None = None
+        #: Set by planning when candidates run on local servers not probed yet.
+        self.unprobed: Unprobed | None = None
         # Set once a call by _open: whether anyone listens to events, and logs debug lines.
         self._observed = False
         self._debug = False
@@ -262,7 +269,53 @@ class RoutedCall:
         with self.session.active():
             return await self._find(streaming)
 
+    async def probe(self) -> None:
+        """Probe the candidates' local servers now, rather than before the first attempt.
+
+        Drops the candidates where nothing listens; raises
+        :class:`~g4f_lite.errors.NoProviderAvailableError` when none is left.
+        Planning only knows what was probed lately; this is how a caller
+        learns the rest before it commits to an answer (``serve`` does,
+        before it picks a status code).
+        """
+        if self.unprobed is not None:
+            await self._probe(self.unprobed)
+
+    async def _probe(self, unprobed: Unprobed) -> None:
+        """Probe the candidates' local servers; drop those where nothing listens.
+
+        When none is left, the local servers planning excluded are probed
+        too, so that the error says whether any is up at all.
+        """
+        self.unprobed = None
+        providers, excluded = unprobed
+        candidates = [provider for provider in providers if provider in self.candidates]
+        if candidates:
+            await self._drop_unreachable(candidates, excluded)
+        if not self.candidates:
+            others = [provider for provider in providers if provider not in candidates]
+            await self._drop_unreachable(others, excluded)
+            raise no_provider_error(self.model, excluded)
+
+    async def _drop_unreachable(
+        self, providers: list[type[BaseProvider]], excluded: dict[str, list[str]]
+    ) -> None:
+        router, availability = self.router, self.router.availability
+        options = {provider: router.kwargs_for(provider, self.kwargs) for provider in providers}
+        addresses = (provider.probe_address(kwargs) for provider, kwargs in options.items())
+        await availability.probe(address for address in addresses if address is not None)
+        down = set()
+        for provider, kwargs in options.items():
+            why = availability.why_not(provider, kwargs)
+            if why is not None:
+                down.add(provider)
+                excluded.setdefault(provider.name, []).append(f"not available: {why}")
+        if down:
+            self.candidates = [c for c in self.candidates if c not in down]
+
     async def _find(self, streaming: bool) -> _Opened:
+        if self.unprobed is not None:
+            await self._probe(self.unprobed)
         router = self.router
         clock = router.clock
         started = clock.now()

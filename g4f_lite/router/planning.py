@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import config as settings_module
 from .. import errors
+from ..availability import Availability
 from ..clock import Clock, MonotonicClock
 from ..events import Listener, RouterEvent
 from ..health import HealthStore, default_health_store, health_key, target_health
@@ -29,12 +30,13 @@ from ..selection import (
     call_options,
     check_features,
     exclusions,
+    no_provider_error,
     request_needs,
     resolve,
 )
 from ..strategies import StrategyArg, get_strategy
 from ..types import Messages, ProviderHealth, ProviderInfo, validate_messages
-from .call import RoutedCall
+from .call import RoutedCall, Unprobed
 
 __all__ = ["Router", "default_router", "set_default_router"]
 
@@ -68,6 +70,8 @@ class Router:
       :func:`g4f_lite.configure`, read at each call.
     * ``registry``: where provider names are looked up and candidates found;
       ``None``: the process-wide registry.
+    * ``availability``: which local servers answer (see
+      :mod:`g4f_lite.availability`); by default a fresh one of this router's own.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class Router:
         provider_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
         config: settings_module.Config | None = None,
         registry: Registry | None = None,
+        availability: Availability | None = None,
     ) -> None:
         if max_providers is not None and max_providers < 1:
             raise errors.ConfigurationError("max_providers must be at least 1 or None")
@@ -105,6 +110,8 @@ class Router:
         }
         self._config = config
         self.registry: Registry = registry if registry is not None else default_registry
+        #: Which providers can be used now (credentials, local servers listening).
+        self.availability = availability if availability is not None else Availability()
 
     @property
     def config(self) -> settings_module.Config:
@@ -192,9 +199,10 @@ class Router:
                             f"{self.config.source} (enabled = false)"
                         )
                     check_features(candidate, needs)
+            unprobed = None
         else:
-            candidates = self._select(model, checked, stream, kwargs, needs)
-        return RoutedCall(
+            candidates, unprobed = self._select(model, checked, stream, kwargs, needs)
+        call = RoutedCall(
             self,
             candidates,
             model,
@@ -204,6 +212,10 @@ class Router:
             timeouts,
             spec is not None and len(candidates) == 1,
         )
+        # Local servers nobody has probed yet: the call probes them before its
+        # first attempt, so that a server nobody started is skipped, not tried.
+        call.unprobed = unprobed
+        return call
 
     def screen(
         self,
@@ -218,24 +230,46 @@ class Router:
 
         Returns the candidates ``provider=None`` would choose from (in
         registry order) and, for every provider left out, the reasons (e.g.
-        ``"disabled in the configuration"``, ``"does not support model ..."``).
-        ``messages`` defaults to one user turn. Sends nothing.
+        ``"disabled in the configuration"``, ``"does not support model ..."``,
+        ``"nothing listening at 127.0.0.1:11434"``). A local server not probed
+        yet counts as a candidate. ``messages`` defaults to one user turn.
+        Sends nothing.
         """
+        chosen, excluded, _ = self._screen(model, messages, stream, kwargs, needs)
+        return chosen, excluded
+
+    def _screen(
+        self,
+        model: str,
+        messages: Messages | None,
+        stream: bool,
+        kwargs: Mapping[str, Any],
+        needs: frozenset[Feature],
+    ) -> tuple[list[type[BaseProvider]], dict[str, list[str]], list[type[BaseProvider]]]:
         turns = messages if messages is not None else [{"role": "user", "content": ""}]
         chosen: list[type[BaseProvider]] = []
         excluded: dict[str, list[str]] = {}
+        unprobed: list[type[BaseProvider]] = []
+        availability = self.availability
         for entry in self.registry.entries():
-            if not self.is_enabled(entry.provider.name):
-                excluded[entry.provider.name] = ["disabled in the configuration"]
+            provider = entry.provider
+            if not self.is_enabled(provider.name):
+                excluded[provider.name] = ["disabled in the configuration"]
                 continue
-            reasons = exclusions(
-                entry.provider, model, turns, stream, self.kwargs_for(entry.provider, kwargs), needs
-            )
+            options = self.kwargs_for(provider, kwargs)
+            reasons = exclusions(provider, model, turns, stream, options, needs)
+            address = provider.probe_address(options)
+            if address is not None:
+                listening = availability.listening(address)
+                if listening is None:
+                    unprobed.append(provider)
+                elif not listening:
+                    reasons.append(f"not available: {availability.why_not(provider, options)}")
             if reasons:
-                excluded[entry.provider.name] = reasons
+                excluded[provider.name] = reasons
             else:
-                chosen.append(entry.provider)
-        return chosen, excluded
+                chosen.append(provider)
+        return chosen, excluded, unprobed
 
     def _select(
         self,
@@ -244,18 +278,32 @@ class Router:
         stream: bool,
         kwargs: Mapping[str, Any],
         needs: frozenset[Feature],
-    ) -> list[type[BaseProvider]]:
-        chosen, excluded = self.screen(model, messages, stream=stream, needs=needs, **kwargs)
-        if not chosen:
-            detail = "; ".join(f"{name}: {', '.join(why)}" for name, why in excluded.items())
-            wanted = f"model {model!r}" if model else "this request"
-            raise errors.NoProviderAvailableError(
-                f"no working provider can serve {wanted} "
-                f"({detail or 'no provider is registered'}); "
-                "name one explicitly with provider=... to bypass these checks",
-                excluded,
-            )
-        return chosen
+    ) -> tuple[list[type[BaseProvider]], Unprobed | None]:
+        chosen, excluded, unprobed = self._screen(model, messages, stream, kwargs, needs)
+        if not chosen and not unprobed:
+            raise no_provider_error(model, excluded)
+        # The call probes these before its first attempt. With no candidate
+        # left, the excluded ones too: whether any is up decides which error
+        # helps ("start a server" or "that model is not served").
+        return chosen, (unprobed, excluded) if unprobed else None
+
+    async def check_availability(
+        self, providers: Sequence[type[BaseProvider]] | None = None
+    ) -> dict[str, bool]:
+        """Probe the local servers of ``providers`` (default: all registered) not probed lately.
+
+        Returns whether each is available now (see :meth:`available`). The
+        probes run concurrently, each bounded by ``availability.timeout``.
+        """
+        if providers is None:
+            providers = [entry.provider for entry in self.registry.entries()]
+        options = {provider: self.kwargs_for(provider, {}) for provider in providers}
+        addresses = [provider.probe_address(kw) for provider, kw in options.items()]
+        await self.availability.probe(address for address in addresses if address is not None)
+        return {
+            provider.name: self.availability.of(provider, kw) is True
+            for provider, kw in options.items()
+        }
 
     def kwargs_for(self, provider: type[BaseProvider], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments ``provider`` is called with.
@@ -306,15 +354,18 @@ class Router:
         key = health_key(cls, self.kwargs_for(cls, {"base_url": base_url}))
         return self.health.snapshot(key, self.clock.now())
 
-    def describe(self, **filters: Any) -> list[ProviderInfo]:
+    def describe(self, *, available: bool | None = None, **filters: Any) -> list[ProviderInfo]:
         """Describe the registered providers matching every filter, with this router's health.
 
         ``filters`` are those of :meth:`g4f_lite.registry.Registry.find`
         (``working=True``, ``supports_tools=True``, ``model="..."``...); an
         unknown one is a ``TypeError``. Each :class:`ProviderInfo` carries
+        ``available`` as last probed (``None`` for a local server not probed
+        yet: await :meth:`check_availability` first for a fresh answer),
         ``health`` at the target a call would use (the configured
         ``base_url``, else the provider's ``url``) and ``targets``, every
-        target called so far; credentials in URLs are masked.
+        target called so far; credentials in URLs are masked. ``available``
+        keeps only the providers whose availability is that value.
         """
         now, current = self.clock.now(), self.config
         result = []
@@ -322,9 +373,27 @@ class Router:
             options = (
                 current.settings(entry.provider.name).call_options() if current.providers else None
             )
+            usable = self.availability.of(entry.provider, self.kwargs_for(entry.provider, {}))
+            if available is not None and usable is not available:
+                continue
             health, targets = target_health(entry.provider, self.health, now, options)
-            result.append(entry.info().model_copy(update={"health": health, "targets": targets}))
+            result.append(
+                entry.info().model_copy(
+                    update={"health": health, "targets": targets, "available": usable}
+                )
+            )
         return result
+
+    async def adescribe(
+        self, *, available: bool | None = None, **filters: Any
+    ) -> list[ProviderInfo]:
+        """:meth:`describe`, after probing the local servers of the matching providers.
+
+        So every :class:`ProviderInfo` has ``available`` set, and
+        ``available=True`` lists exactly the providers a call may use now.
+        """
+        await self.check_availability([entry.provider for entry in self.registry.find(**filters)])
+        return self.describe(available=available, **filters)
 
     def observed(self) -> bool:
         """Whether anything listens to events (so the hot path can skip building them)."""

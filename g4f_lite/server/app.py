@@ -377,7 +377,7 @@ def _check_enabled(router: Router, name: str) -> str:
     return provider.name
 
 
-def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | None) -> RoutedCall:
+async def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | None) -> RoutedCall:
     """The router's plan for this request; 404 for a provider or model nothing can serve.
 
     The router applies each provider's ``[providers.NAME]`` options, leaves
@@ -395,7 +395,7 @@ def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | None) ->
     else:
         provider = [_check_enabled(router, name) for name in chat.provider]
     try:
-        return router.plan(
+        call = router.plan(
             chat.model,
             [message.as_dict() for message in chat.messages],
             provider=provider,
@@ -403,6 +403,10 @@ def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | None) ->
             timeout=timeout,
             **chat.options(),
         )
+        # Before the status code is chosen: a local server nobody started
+        # is a 503 with advice (or the model's 404), not a failed stream.
+        await call.probe()
+        return call
     except errors.NoProviderAvailableError:
         if chat.model and not any(
             router.is_enabled(info.name) for info in router.describe(model=chat.model)
@@ -649,7 +653,7 @@ async def _write_chunk(
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[_SETTINGS_KEY]
     chat = await _read_body(request, settings.max_body_bytes)
-    call = _plan(_router(request), chat, settings.timeout)
+    call = await _plan(_router(request), chat, settings.timeout)
     if chat.stream:
         return await _stream(request, call, chat)
     answer = await call.answer()
@@ -672,14 +676,14 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
 # -- listings ------------------------------------------------------------------
 
 
-def _enabled_infos(request: web.Request) -> list[ProviderInfo]:
+async def _enabled_infos(request: web.Request) -> list[ProviderInfo]:
     router = _router(request)
-    return [info for info in router.describe() if router.is_enabled(info.name)]
+    return [info for info in await router.adescribe() if router.is_enabled(info.name)]
 
 
 async def _models(request: web.Request) -> web.Response:
     cards: dict[str, ModelCard] = {}
-    for info in _enabled_infos(request):
+    for info in await _enabled_infos(request):
         if not info.working:
             continue
         names = [*info.models, *([info.default_model] if info.default_model else [])]
@@ -691,11 +695,11 @@ async def _models(request: web.Request) -> web.Response:
 
 
 async def _providers(request: web.Request) -> web.Response:
-    return _json(ProviderList(data=_enabled_infos(request)))
+    return _json(ProviderList(data=await _enabled_infos(request)))
 
 
 async def _health(request: web.Request) -> web.Response:
-    return _json(HealthResponse(version=__version__, providers=len(_enabled_infos(request))))
+    return _json(HealthResponse(version=__version__, providers=len(await _enabled_infos(request))))
 
 
 async def _legacy_completions(request: web.Request) -> web.Response:
