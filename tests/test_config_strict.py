@@ -311,7 +311,12 @@ def test_provider_listings_mask_url_credentials(
     path.write_text(
         f'[providers.Mine]\nkind = "openai"\nbase_url = "http://me:{URL_PASSWORD}@127.0.0.1:9/v1"\n'
     )
-    for command in (["providers", "--json"], ["providers"], ["providers", "--plugin", "config"]):
+    # --all: nothing listens at 127.0.0.1:9, so the provider is listed only on request.
+    for command in (
+        ["providers", "--json", "--all"],
+        ["providers", "--all"],
+        ["providers", "--all", "--plugin", "config"],
+    ):
         assert cli_main(["--config", str(path), *command]) == 0
         out = capsys.readouterr().out
         assert URL_PASSWORD not in out
