@@ -434,9 +434,10 @@ class AnthropicEmulator(LocalServer):
         elif fault.kind == "no_type":
             await response.write(b'data: {"index": 0, "delta": {"text": "?"}}\n\n')
         elif fault.kind == "error_event":
-            kind = _ERROR_TYPES.get(fault.status, "overloaded_error")
-            if fault.status == 500 and fault.message == Fault.message:
-                kind = "overloaded_error"  # the API's usual mid-stream failure
+            # The API's usual mid-stream failure, unless the fault's status names another.
+            kind = "overloaded_error"
+            if fault.status != Fault.status:
+                kind = _ERROR_TYPES.get(fault.status, "api_error")
             await response.write(_sse(_error_object(kind, fault.message)))
         elif fault.kind == "huge_line":
             text = "x" * fault.size
