@@ -27,11 +27,13 @@ from ._aiengine import (
     RecordedRequest,
     deep_json,
 )
+from ._anthropic import AnthropicEmulator
 from ._openai import OpenAIEmulator
 
 __all__ = [
     "API_KEY_PLACEHOLDER",
     "AIEngineEmulator",
+    "AnthropicEmulator",
     "Fault",
     "FaultKind",
     "FaultPlace",

@@ -13,6 +13,7 @@ import pytest
 
 from ..client import AsyncClient, Client
 from ._aiengine import AIEngineEmulator
+from ._anthropic import AnthropicEmulator
 from ._openai import OpenAIEmulator
 
 
@@ -32,6 +33,14 @@ def aiengine_emulator() -> Iterator[AIEngineEmulator]:
 def openai_emulator() -> Iterator[OpenAIEmulator]:
     """A running :class:`OpenAIEmulator` on 127.0.0.1 (no API key), served from its own thread."""
     emulator = OpenAIEmulator()
+    with emulator.run_in_thread():
+        yield emulator
+
+
+@pytest.fixture
+def anthropic_emulator() -> Iterator[AnthropicEmulator]:
+    """A running :class:`AnthropicEmulator` on 127.0.0.1 (no API key), served from a thread."""
+    emulator = AnthropicEmulator()
     with emulator.run_in_thread():
         yield emulator
 
