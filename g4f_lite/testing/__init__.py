@@ -27,6 +27,7 @@ from ._aiengine import (
     RecordedRequest,
     deep_json,
 )
+from ._gemini import GeminiEmulator
 from ._openai import OpenAIEmulator
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultPlace",
+    "GeminiEmulator",
     "Generation",
     "OpenAIEmulator",
     "RecordedRequest",

@@ -13,6 +13,7 @@ import pytest
 
 from ..client import AsyncClient, Client
 from ._aiengine import AIEngineEmulator
+from ._gemini import GeminiEmulator
 from ._openai import OpenAIEmulator
 
 
@@ -32,6 +33,14 @@ def aiengine_emulator() -> Iterator[AIEngineEmulator]:
 def openai_emulator() -> Iterator[OpenAIEmulator]:
     """A running :class:`OpenAIEmulator` on 127.0.0.1 (no API key), served from its own thread."""
     emulator = OpenAIEmulator()
+    with emulator.run_in_thread():
+        yield emulator
+
+
+@pytest.fixture
+def gemini_emulator() -> Iterator[GeminiEmulator]:
+    """A running :class:`GeminiEmulator` on 127.0.0.1 (no API key), served from its own thread."""
+    emulator = GeminiEmulator()
     with emulator.run_in_thread():
         yield emulator
 
