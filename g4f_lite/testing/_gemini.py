@@ -19,7 +19,8 @@ It answers as ``generativelanguage.googleapis.com`` does:
   turn), 404 ``NOT_FOUND`` for an unknown model.
 
 The key is read from the ``x-goog-api-key`` header (or a ``key`` query
-parameter). What it answers (every request body is recorded as sent):
+parameter). Every request is recorded as sent (its ``path`` with the query
+string, e.g. ``?alt=sse``). What it answers:
 
 * **function calls**: with ``functionDeclarations``, a
   ``functionCallingConfig.mode`` other than ``NONE`` and a last turn from the
@@ -248,6 +249,8 @@ class GeminiEmulator(LocalServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = await self._record(request)
+        # Whether a client asked for SSE (alt=sse) is part of what it sent.
+        record.path = request.path_qs
         denied = self._authorised(request)
         if denied is not None:
             return denied
