@@ -29,6 +29,7 @@ The whole hierarchy, so that callers can pick the level they care about::
         │   ├── RateLimitError             429
         │   └── ServerError                5xx
         ├── RequestRejectedError           the site refused this request (too long, ...)
+        │   └── ContentFilterError         its safety filter blocked the prompt or answer
         ├── UpstreamError                  the site reported an error in its body
         ├── ProtocolError (RuntimeError)   the answer does not follow the protocol
         │   ├── BrokenLineError            a line that is not the JSON event expected
@@ -66,6 +67,7 @@ __all__ = [
     "BrokenLineError",
     "ConfigurationError",
     "ConnectTimeoutError",
+    "ContentFilterError",
     "DuplicateKindError",
     "DuplicateProviderError",
     "FirstChunkTimeoutError",
@@ -467,6 +469,19 @@ class RequestRejectedError(ProviderError):
     def __init__(self, provider: str, message: str, *, param: str | None = "messages") -> None:
         self.param = param
         super().__init__(provider, _shorten(message))
+
+
+class ContentFilterError(RequestRejectedError):
+    """The site's safety or content filter blocked the prompt, or the answer it was writing.
+
+    ``reason`` is the site's own name for the block (Gemini's ``SAFETY``,
+    ``RECITATION``, ``PROHIBITED_CONTENT``...). A ``request_fault``, as any
+    refusal of the request: never retried, never held against the provider.
+    """
+
+    def __init__(self, provider: str, message: str, *, reason: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(provider, message)
 
 
 class UpstreamError(ProviderError):

@@ -28,6 +28,7 @@ from ._aiengine import (
     deep_json,
 )
 from ._anthropic import AnthropicEmulator
+from ._gemini import GeminiEmulator
 from ._openai import OpenAIEmulator
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultPlace",
+    "GeminiEmulator",
     "Generation",
     "OpenAIEmulator",
     "RecordedRequest",

@@ -14,6 +14,7 @@ import pytest
 from ..client import AsyncClient, Client
 from ._aiengine import AIEngineEmulator
 from ._anthropic import AnthropicEmulator
+from ._gemini import GeminiEmulator
 from ._openai import OpenAIEmulator
 
 
@@ -41,6 +42,14 @@ def openai_emulator() -> Iterator[OpenAIEmulator]:
 def anthropic_emulator() -> Iterator[AnthropicEmulator]:
     """A running :class:`AnthropicEmulator` on 127.0.0.1 (no API key), served from a thread."""
     emulator = AnthropicEmulator()
+    with emulator.run_in_thread():
+        yield emulator
+
+
+@pytest.fixture
+def gemini_emulator() -> Iterator[GeminiEmulator]:
+    """A running :class:`GeminiEmulator` on 127.0.0.1 (no API key), served from its own thread."""
+    emulator = GeminiEmulator()
     with emulator.run_in_thread():
         yield emulator
 
