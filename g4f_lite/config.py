@@ -6,6 +6,9 @@ One TOML file::
     base_url = "http://127.0.0.1:8080"
     timeout = 60
 
+    [providers.Groq]                # a preset: models replace its own list
+    models = ["llama-3.1-8b-instant", "my-fine-tune"]
+
     [providers.MySite]              # a new provider, declared as data
     kind = "aiengine"
     url = "https://example.org"

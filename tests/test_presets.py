@@ -181,6 +181,9 @@ def test_models_in_the_global_configuration(
     g4f_lite.configure(groq_at(groq_server, models=["my-model"]))
     assert [p.name for p in g4f_lite.providers(model="my-model")] == ["Groq"]
     assert g4f_lite.ChatCompletion.create("my-model", HELLO) == "hi"
+    with pytest.raises(ConfigurationError):  # an invalid configuration changes nothing
+        g4f_lite.configure({"providers": {"Groq": {"models": [""]}}})
+    assert g4f_lite.get_provider("Groq").models == ("my-model",)
     # Configuring again starts from the preset, not from the last configuration.
     g4f_lite.configure(groq_at(groq_server, models=[GROQ_MODEL, "my-model"]))
     assert g4f_lite.get_provider("Groq").models == (GROQ_MODEL, "my-model")
