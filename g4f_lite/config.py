@@ -6,6 +6,9 @@ One TOML file::
     base_url = "http://127.0.0.1:8080"
     timeout = 60
 
+    [providers.Groq]                # a preset: models replace its own list
+    models = ["llama-3.1-8b-instant", "my-fine-tune"]
+
     [providers.MySite]              # a new provider, declared as data
     kind = "aiengine"
     url = "https://example.org"
@@ -290,12 +293,52 @@ def load_config(source: ConfigSource | None = None) -> Config:
     return Config(origin, providers, tables["router"], tables["server"], router)
 
 
+# Set on a configured copy of a registered provider: the class it copies.
+_COPY_OF = "_g4f_lite_configured_from"
+
+
+def _original(provider: type[BaseProvider]) -> type[BaseProvider]:
+    """The registered class ``provider`` is a configured copy of (itself if it is none)."""
+    original: type[BaseProvider] = provider.__dict__.get(_COPY_OF, provider)
+    return original
+
+
+def _is_copy(provider: type[BaseProvider]) -> bool:
+    return _COPY_OF in provider.__dict__
+
+
+def _configured(
+    provider: type[BaseProvider], settings: ProviderSettings
+) -> type[BaseProvider] | None:
+    """A copy of ``provider`` with the class attributes ``settings`` replaces, if any.
+
+    The copy is a subclass of the same name that a registry puts in the
+    original's place (:meth:`~g4f_lite.registry.Registry.replace`): listed,
+    filtered and routed with the configured ``models`` and ``api_key_env``.
+    """
+    overrides = settings.class_overrides(provider)
+    if not overrides:
+        return None
+    attributes = {
+        "__doc__": provider.__doc__,
+        "__module__": provider.__module__,
+        "__qualname__": provider.__qualname__,
+        "name": provider.name,
+        _COPY_OF: provider,
+        **overrides,
+    }
+    return type(provider.__name__, (provider,), attributes)
+
+
 def _build(
     config: Config, against: Registry = registry, replaced: Mapping[str, type[BaseProvider]] = {}
 ) -> dict[str, type[BaseProvider]]:
-    """Create the classes of the providers ``config`` declares, checking every name.
+    """Create the classes of the providers ``config`` declares or reconfigures, checking names.
 
-    Names are checked against ``against``; those in ``replaced`` may be taken again.
+    Names are checked against ``against``; those in ``replaced`` may be taken
+    again. A table without ``kind`` that changes a registered provider's
+    class attributes (``models``, ``api_key_env``) gets a configured copy of
+    it (see :func:`_configured`).
     """
     built: dict[str, type[BaseProvider]] = {}
     for name, table in config.providers.items():
@@ -306,7 +349,9 @@ def _build(
         except ProviderNotFoundError:
             existing = None
         if existing is not None and replaced.get(name.lower()) is existing:
-            existing = None  # declared by the configuration being replaced
+            # Declared or copied by the configuration being replaced: a copy
+            # is configured afresh from the registered original.
+            existing = _original(existing) if _is_copy(existing) else None
         if table.kind is None:
             if existing is None:
                 raise ConfigurationError(
@@ -314,6 +359,9 @@ def _build(
                     'provider, add kind = "aiengine" or kind = "openai" (see '
                     "`g4f-lite providers` for the registered ones)"
                 )
+            copy = _configured(existing, table.settings)
+            if copy is not None:
+                built[name.lower()] = copy
             continue
         if existing is not None:
             raise ConfigurationError(
@@ -323,9 +371,14 @@ def _build(
             )
         kind: ProviderKind[Any] = registry.get_kind(table.kind)
         try:
-            built[name.lower()] = kind.create(name, table.settings)
+            provider = kind.create(name, table.settings)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where}: {exc}") from None
+        # A kind whose options leave `models` to the common settings.
+        extra = table.settings.class_overrides(provider)
+        if extra:
+            provider = type(provider.__name__, (provider,), {"name": name, **extra})
+        built[name.lower()] = provider
     return built
 
 
@@ -335,7 +388,10 @@ def declared_providers(config: Config, against: Registry = registry) -> list[typ
     Names are checked as :func:`configure` checks them, against ``against``,
     except that a provider another configuration declared (origin
     ``config``) may be declared again: a ``Client`` keeps its own in a
-    :class:`~g4f_lite.registry.RegistryView` that hides that one.
+    :class:`~g4f_lite.registry.RegistryView` that hides that one. A table
+    that changes a registered provider's ``models`` or ``api_key_env`` adds
+    a configured copy of it (a subclass of the same name), which the view
+    puts in the original's place.
     """
     replaced = {
         entry.provider.name.lower(): entry.provider
@@ -360,7 +416,10 @@ def configure(source: ConfigSource | None = None) -> Config:
         _forget_declared()
         try:
             for provider in built.values():
-                registry.register(provider, plugin=CONFIG_PLUGIN)
+                if _is_copy(provider):
+                    registry.replace(provider, plugin=CONFIG_PLUGIN)
+                else:
+                    registry.register(provider, plugin=CONFIG_PLUGIN)
                 _declared[provider.name.lower()] = provider
         except DuplicateProviderError as exc:  # pragma: no cover - _build checked names
             _forget_declared()

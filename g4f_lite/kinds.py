@@ -40,6 +40,7 @@ __all__ = ["PROVIDER_NAME_PATTERN", "MaskedURL", "ProviderKind", "ProviderSettin
 PROVIDER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
 _URL_SCHEMES = ("http://", "https://")
+_UNSET = object()
 _PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks5://")
 
 
@@ -70,7 +71,8 @@ class ProviderSettings(BaseModel):
     keeps the table but tells the router and server to leave the provider
     out. ``api_key`` is a :class:`~pydantic.SecretStr`, so printing or
     logging settings never shows it; ``api_key_env`` names an environment
-    variable read at call time instead. The user and password of a
+    variable read at call time instead. ``models`` replaces the models the
+    provider answers for (see :meth:`class_overrides`). The user and password of a
     ``base_url`` or ``proxy`` are masked the same way in ``repr`` and in JSON
     dumps (they are :class:`MaskedURL` strings), yet reach the provider intact.
     Values are not coerced: ``enabled`` (and every boolean of a kind's
@@ -96,6 +98,18 @@ class ProviderSettings(BaseModel):
         strict=True,
         description="Seconds for a whole answer.",
     )
+    models: list[str] | None = Field(
+        default=None,
+        description="The models the provider answers for, in place of its own list; "
+        "the first is its default.",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not all(model.strip() for model in value):
+            raise ValueError("model names must not be empty")
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -132,6 +146,24 @@ class ProviderSettings(BaseModel):
             if value:
                 return SecretStr(value)
         return None
+
+    def class_overrides(self, provider: type[BaseProvider]) -> dict[str, Any]:
+        """The class attributes of ``provider`` this table replaces (empty: none).
+
+        ``models`` (and with it ``default_model``, the first of them); and
+        ``api_key_env`` for a provider that reads its key from a variable of
+        its own (an ``api_key_env`` class attribute), so that its credential
+        check and its requests use the configured variable, never the one
+        it was registered with (whose key may belong to another service).
+        """
+        overrides: dict[str, Any] = {}
+        if self.models is not None and tuple(self.models) != provider.models:
+            overrides["models"] = tuple(self.models)
+            overrides["default_model"] = self.models[0] if self.models else None
+        own_env = getattr(provider, "api_key_env", _UNSET)
+        if self.api_key_env is not None and own_env is not _UNSET and own_env != self.api_key_env:
+            overrides["api_key_env"] = self.api_key_env
+        return overrides
 
     def call_options(self) -> dict[str, Any]:
         """The keyword arguments to pass to the provider on every call.

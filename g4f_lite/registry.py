@@ -151,6 +151,8 @@ class Registry:
         self._kinds: dict[str, KindEntry] = {}
         self._pm: pluggy.PluginManager | None = None
         self._hooked: dict[tuple[str, int], bool] = {}
+        # Providers put aside by replace(), restored by unregister().
+        self._replaced: dict[str, Entry] = {}
         #: Counts changes to the set of providers, for views that cache a merge.
         self.version = 0
 
@@ -321,12 +323,36 @@ class Registry:
             self.version += 1
         return provider
 
+    def replace(self, provider: P, *, plugin: str = RUNTIME_PLUGIN) -> P:
+        """Put ``provider`` in the place of the registered provider it subclasses, by name.
+
+        :meth:`unregister` puts the original back. A configuration that
+        changes a registered provider's class attributes (its ``models``)
+        registers its copy of the class this way.
+        """
+        key = provider.name.lower()
+        with self._lock:
+            entries = self._load()
+            existing = entries.get(key)
+            if existing is None or not issubclass(provider, existing.provider):
+                raise TypeError(
+                    f"replace() takes a subclass of a registered provider of the same name, "
+                    f"got {provider!r}"
+                )
+            self._replaced.setdefault(key, existing)
+            entries[key] = Entry(provider, plugin)
+            self.version += 1
+        return provider
+
     def unregister(self, provider: type[BaseProvider] | str) -> None:
-        """Remove a provider registered at runtime (by class or name)."""
+        """Remove a provider registered at runtime (by class or name), or undo :meth:`replace`."""
         key = (provider if isinstance(provider, str) else provider.name).lower()
         with self._lock:
-            entry = self._runtime.pop(key, None)
-            if entry is not None and self._entries is not None:
+            original = self._replaced.pop(key, None)
+            if original is not None:
+                if self._entries is not None:
+                    self._entries[key] = original
+            elif self._runtime.pop(key, None) is not None and self._entries is not None:
                 self._entries.pop(key, None)
             self.version += 1
 
@@ -353,6 +379,7 @@ class Registry:
         """Forget everything, so that plugins are discovered again on next use."""
         with self._lock:
             self._runtime.clear()
+            self._replaced.clear()
             self._runtime_kinds.clear()
             self._kinds = {}
             self._entries = None
@@ -470,7 +497,8 @@ class RegistryView(Registry):
     base registry's providers followed by the view's; a view's provider
     hides a base provider declared by a configuration (origin ``config``) of
     the same name, and any other clash is a
-    :class:`~g4f_lite.errors.DuplicateProviderError`. :meth:`register` and
+    :class:`~g4f_lite.errors.DuplicateProviderError`, unless the view's provider
+    subclasses the base's (a configured copy of it). :meth:`register` and
     :meth:`unregister` change the view only. Made by :meth:`Registry.with_providers`.
     """
 
@@ -519,6 +547,8 @@ class RegistryView(Registry):
             existing is not None
             and existing.provider is not entry.provider
             and existing.plugin != _CONFIG_PLUGIN
+            # a configured copy of the base's provider (see Registry.replace)
+            and not issubclass(entry.provider, existing.provider)
         ):
             raise DuplicateProviderError(entry.provider.name, entry.plugin, existing.plugin)
 
@@ -536,6 +566,10 @@ class RegistryView(Registry):
             self._merged = None
             self.version += 1
         return provider
+
+    def replace(self, provider: P, *, plugin: str = RUNTIME_PLUGIN) -> P:
+        """Put ``provider`` in the place of the base's provider it subclasses, in this view only."""
+        return self.register(provider, plugin=plugin)
 
     def unregister(self, provider: type[BaseProvider] | str) -> None:
         """Remove a provider this view registered (by class or name)."""

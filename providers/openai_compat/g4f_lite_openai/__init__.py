@@ -1,11 +1,12 @@
-"""OpenAI-compatible endpoints: local servers (Ollama, vLLM, llama.cpp, LM Studio) and any other.
+"""OpenAI-compatible endpoints: hosted services, local servers, and any other.
 
 One provider class, :class:`OpenAICompatProvider`, talks to
 ``{base_url}/chat/completions`` with aiohttp (no ``openai`` SDK), streamed
 or not. Each endpoint is a subclass made from data by :func:`make_provider`:
 
-* the presets in :data:`PRESETS` (local servers on their default ports) are
-  registered by this plugin;
+* the presets in :data:`PRESETS` (:mod:`g4f_lite_openai.presets`: OpenAI,
+  Groq, OpenRouter... each with its key variable, and local servers on
+  their default ports) are registered by this plugin;
 * users declare their own with ``kind = "openai"`` in the configuration
   file, or ``g4f_lite.declare_provider("Name", "openai", base_url=...)``.
 
@@ -54,6 +55,8 @@ from g4f_lite.provider import SAMPLING_OPTIONS, TOOL_OPTIONS
 from g4f_lite.redact import scrub, secret_values
 from g4f_lite.types import Chunk, Finish, FinishReason, Messages, Reasoning, ToolCallDelta, Usage
 
+from .presets import PRESETS, Preset
+
 if TYPE_CHECKING:
     import aiohttp
 
@@ -62,6 +65,7 @@ __all__ = [
     "PRESETS",
     "OpenAICompatProvider",
     "OpenAIEndpoint",
+    "Preset",
     "make_provider",
     "register_provider_kinds",
     "register_providers",
@@ -616,37 +620,12 @@ KIND: ProviderKind[OpenAIEndpoint] = ProviderKind(
     "openai", OpenAIEndpoint, make_provider, "Any OpenAI-compatible /v1/chat/completions server."
 )
 
-#: Local servers on their default ports. None needs a key; vLLM and llama.cpp
-#: send one when their environment variable is set (``--api-key`` servers).
-PRESETS: dict[str, dict[str, Any]] = {
-    "Ollama": {
-        "base_url": "http://127.0.0.1:11434/v1",
-        "description": "Ollama (ollama serve) on this machine.",
-    },
-    "VLLM": {
-        "base_url": "http://127.0.0.1:8000/v1",
-        "api_key_env": "VLLM_API_KEY",
-        "needs_auth": False,
-        "description": "vLLM (vllm serve) on this machine; sends $VLLM_API_KEY when set.",
-    },
-    "LlamaCpp": {
-        "base_url": "http://127.0.0.1:8080/v1",
-        "api_key_env": "LLAMA_API_KEY",
-        "needs_auth": False,
-        "description": "llama.cpp (llama-server) on this machine; sends $LLAMA_API_KEY when set.",
-    },
-    "LMStudio": {
-        "base_url": "http://127.0.0.1:1234/v1",
-        "description": "LM Studio's local server on this machine.",
-    },
-}
-
 
 @g4f_lite.hookimpl
 def register_providers(register: Callable[[type[g4f_lite.BaseProvider]], None]) -> None:
-    """Register the local-server presets."""
-    for name, data in PRESETS.items():
-        register(make_provider(name, OpenAIEndpoint.model_validate(data)))
+    """Register the presets: local servers, and hosted services (each needing its key)."""
+    for name, preset in PRESETS.items():
+        register(make_provider(name, OpenAIEndpoint.model_validate(preset.options())))
 
 
 @g4f_lite.hookimpl
