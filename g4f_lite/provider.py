@@ -127,6 +127,24 @@ class BaseProvider(abc.ABC):
         return model == "gpt-4" and cls.supports_gpt_4
 
     @classmethod
+    async def list_models(cls, **kwargs: Any) -> list[str]:
+        """The models this provider serves, best known first; never raises.
+
+        ``kwargs`` are the keyword arguments the provider would be called
+        with (``base_url``, ``api_key``...). The default is the static list:
+        ``models``, ``default_model``, and ``gpt-3.5-turbo``/``gpt-4`` when
+        the matching flag is set. A provider that can ask its server
+        overrides this (the ``openai`` kind does), falling back to this list
+        when the server cannot tell.
+        """
+        names = [*cls.models, *([cls.default_model] if cls.default_model else [])]
+        if cls.supports_gpt_35_turbo:
+            names.append("gpt-3.5-turbo")
+        if cls.supports_gpt_4:
+            names.append("gpt-4")
+        return list(dict.fromkeys(names))
+
+    @classmethod
     def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:
         """Whether credentials are configured, for a ``needs_auth`` provider.
 

@@ -233,6 +233,17 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
 
+    # Live model lists per (provider, API root): (monotonic expiry, models).
+    # Shared by every endpoint class; a failed listing is remembered briefly
+    # too, so that a listing of many providers does not wait on a dead one
+    # at every request.
+    _models_cache: ClassVar[dict[tuple[str, str], tuple[float, list[str]]]] = {}
+    #: Seconds a model list is reused, and a failed listing's fallback.
+    models_ttl: ClassVar[float] = 60.0
+    models_failure_ttl: ClassVar[float] = 15.0
+    #: The most a live listing waits for the server, in seconds.
+    models_timeout: ClassVar[float] = 5.0
+
     @classmethod
     async def list_models(
         cls,
@@ -240,9 +251,46 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         base_url: str | None = None,
         api_key: str | SecretStr | None = None,
         proxy: str | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """The server's models (``GET {base_url}/models``), cached; the static list if it fails.
+
+        Asked at most once a minute per API root, with a short timeout; when
+        the server cannot be asked (down, no key, a broken answer), the
+        ``models`` and ``default_model`` of the endpoint are returned
+        instead. :meth:`fetch_models` asks every time and raises.
+        """
+        import time
+
+        root = (base_url or cls.base_url).rstrip("/")
+        key = (cls.name.lower(), root)
+        now = time.monotonic()
+        cached = cls._models_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return list(cached[1])
+        limit = cls.models_timeout if timeout is None else min(timeout, cls.models_timeout)
+        try:
+            models = await cls.fetch_models(
+                base_url=root, api_key=api_key, proxy=proxy, timeout=limit
+            )
+            ttl = cls.models_ttl
+        except Exception:  # any failure: the static list, as documented
+            models = await super().list_models()
+            ttl = cls.models_failure_ttl
+        cls._models_cache[key] = (time.monotonic() + ttl, models)
+        return list(models)
+
+    @classmethod
+    async def fetch_models(
+        cls,
+        *,
+        base_url: str | None = None,
+        api_key: str | SecretStr | None = None,
+        proxy: str | None = None,
         timeout: float | None = 30.0,
     ) -> list[str]:
-        """Ask the server for its models (``GET {base_url}/models``)."""
+        """Ask the server for its models (``GET {base_url}/models``) now; errors are raised."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
         secrets = cls._secrets(key, proxy, root)
@@ -283,7 +331,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         if not model:
             model = cls.default_model or ""
         if not model:
-            models = await cls.list_models(base_url=root, api_key=key, proxy=proxy)
+            models = await cls.fetch_models(base_url=root, api_key=key, proxy=proxy)
             if not models:
                 raise UpstreamError(cls.name, "the server lists no models", retryable=False)
             model = models[0]
