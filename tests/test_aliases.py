@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 import g4f_lite
@@ -14,6 +15,7 @@ from g4f_lite.errors import ConfigurationError, NoProviderAvailableError
 from g4f_lite.health import CircuitBreaker, InMemoryHealthStore
 from g4f_lite.policies import RetryPolicy
 from g4f_lite.router import Router
+from g4f_lite.server import Server, ServerSettings
 from g4f_lite.testing import Fault, OpenAIEmulator
 
 pytestmark = pytest.mark.usefixtures("first_party_plugins")
@@ -216,3 +218,25 @@ def test_an_alias_may_name_a_provider_the_same_file_declares(first: OpenAIEmulat
         }
     )
     assert loaded.aliases["mine"][0].provider == "Mine"
+
+
+async def test_serve_routes_an_alias_and_explains_an_unservable_one(
+    first: OpenAIEmulator, second: OpenAIEmulator
+) -> None:
+    data = tables(first, second, fast=["First/first-model", "Second/second-model"])
+    data["aliases"]["off"] = ["Opchatgpts/x"]  # not working: never chosen by an alias
+    config.configure(data)
+    first.faults.append(Fault.http_status(500))
+    answers = []
+    async with (
+        Server(ServerSettings(port=0), router=router()) as server,
+        aiohttp.ClientSession() as session,
+    ):
+        for model in ("fast", "off"):
+            body = {"model": model, "messages": HI}
+            async with session.post(f"{server.url}/chat/completions", json=body) as response:
+                answers.append((response.status, await response.json()))
+    (status, answer), (refused, error) = answers
+    assert status == 200 and answer["choices"][0]["message"]["content"] == "from second"
+    assert answer["model"] == "fast" and models_sent(second) == ["second-model"]
+    assert refused == 503 and "alias 'off'" in error["error"]["message"]

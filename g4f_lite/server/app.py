@@ -406,8 +406,11 @@ def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | None) ->
             **chat.options(),
         )
     except errors.NoProviderAvailableError:
-        if chat.model and not any(
-            router.is_enabled(info.name) for info in router.describe(model=chat.model)
+        # An alias's own error says which entry was excluded and why.
+        if (
+            chat.model
+            and chat.model not in router.config.aliases
+            and not any(router.is_enabled(info.name) for info in router.describe(model=chat.model))
         ):
             raise _Problem(
                 ApiError(
