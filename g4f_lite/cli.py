@@ -1,8 +1,9 @@
 """The ``g4f-lite`` command line.
 
-``providers`` (list, filter), ``chat`` (one-shot, piped or interactive),
-``check`` (probe providers), ``serve`` (the OpenAI-compatible server) and
-``demo``. Every command reads the configuration file (``--config``, else
+``providers`` (list, filter), ``models`` (what the available providers
+serve), ``chat`` (one-shot, piped or interactive), ``check`` (probe
+providers), ``serve`` (the OpenAI-compatible server) and ``demo``. Every
+command reads the configuration file (``--config``, else
 ``$G4F_LITE_CONFIG``, else ``./g4f-lite.toml``).
 
 Errors print one line and exit 1 (2 for bad usage, 130 when interrupted);
@@ -153,6 +154,17 @@ def _build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--model", "-m", help="only providers supporting this model")
     listing.add_argument("--plugin", help="only providers from this plugin (or 'config')")
 
+    models = commands.add_parser(
+        "models",
+        help="list the models of the available providers",
+        description="Each available provider's models: its configured ones, or what its "
+        "server lists (OpenAI-compatible servers are asked, with a short timeout).",
+    )
+    models.add_argument("--json", action="store_true", help="print JSON for scripts")
+    models.add_argument(
+        "--provider", "-p", help="only this provider (asked even if it looks unavailable)"
+    )
+
     chat = commands.add_parser(
         "chat",
         help="ask a question (one-shot, piped, or an interactive session)",
@@ -258,6 +270,29 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
             for target in info.targets[1:]
         )
     out.write(render_table(header, rows, color=use_color(out), paint=_paint))
+    return 0
+
+
+# -- models -------------------------------------------------------------------------
+
+
+def _models(args: argparse.Namespace, out: TextIO) -> int:
+    from .models import list_models
+
+    loop = _Loop()
+    try:
+        entries = loop.run(lambda: list_models(provider=args.provider))
+    finally:
+        loop.close()
+    if args.json:
+        listing = [entry.model_dump(mode="json") for entry in entries]
+        out.write(json.dumps(listing, indent=2) + "\n")
+        return 0
+    if not entries:
+        out.write("no model is known; name one with --model, the provider picks its default\n")
+        return 0
+    rows = [[entry.provider, entry.model] for entry in entries]
+    out.write(render_table(["provider", "model"], rows, color=use_color(out), paint=_paint))
     return 0
 
 
@@ -640,6 +675,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure(args.config)
         if args.command == "providers":
             return _providers(args, out)
+        if args.command == "models":
+            return _models(args, out)
         if args.command == "chat":
             return _chat(args, out, err, stdin)
         if args.command == "check":

@@ -24,6 +24,9 @@ One TOML file::
     strategy = "least-failures"
     retry = { max_attempts = 2 }
 
+    [aliases]                       # model="fast" tries these, with failover
+    fast = ["Groq/llama-3.1-8b-instant", "Cerebras/llama3.1-8b", "llama3.1"]
+
 The file is found in this order: the path given, else ``$G4F_LITE_CONFIG``,
 else ``./g4f-lite.toml`` when it exists. :func:`configure` loads it (or a
 mapping of the same shape), registers the declared providers, and makes its
@@ -63,6 +66,7 @@ __all__ = [
     "CONFIG_ENV",
     "CONFIG_PLUGIN",
     "DEFAULT_CONFIG_FILE",
+    "AliasTarget",
     "Config",
     "ConfigSource",
     "ProviderTable",
@@ -94,7 +98,17 @@ ConfigSource: TypeAlias = "str | os.PathLike[str] | Mapping[str, Any]"
 
 # Top-level tables and what they hold. Anything else is most likely a typo
 # ([provider.X] for [providers.X]), which would otherwise be silently ignored.
-_TABLES = ("providers", "router", "server")
+_TABLES = ("providers", "router", "server", "aliases")
+
+
+@dataclass(frozen=True)
+class AliasTarget:
+    """One entry of an ``[aliases]`` list: a model, at one provider or at any."""
+
+    #: The provider's registered name; ``None``: any provider serving ``model``.
+    provider: str | None
+    #: The model id the provider is called with.
+    model: str
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,8 @@ class Config:
     server: Mapping[str, Any] = field(default_factory=dict, repr=False)
     #: The ``[router]`` table, validated.
     router_settings: RouterSettings = field(default_factory=RouterSettings)
+    #: The ``[aliases]`` table, validated: each alias's entries, in order.
+    aliases: Mapping[str, tuple[AliasTarget, ...]] = field(default_factory=dict)
 
     def table(self, provider: str) -> ProviderTable | None:
         """The table for ``provider`` (case-insensitive), if the configuration has one."""
@@ -290,7 +306,82 @@ def load_config(source: ConfigSource | None = None) -> Config:
             )
         providers[name] = _validate_table(origin, name, raw)
     router = validate_router_table(tables["router"], source=origin)
-    return Config(origin, providers, tables["router"], tables["server"], router)
+    aliases = _validate_aliases(origin, tables["aliases"], providers)
+    return Config(origin, providers, tables["router"], tables["server"], router, aliases)
+
+
+def _validate_aliases(
+    source: str, table: Mapping[Any, Any], providers: Mapping[str, ProviderTable]
+) -> dict[str, tuple[AliasTarget, ...]]:
+    """The ``[aliases]`` table, each entry checked; values are never echoed in errors.
+
+    An entry is ``"Provider/model"`` (the provider must be registered or
+    declared in this file), a bare ``"model"`` without ``/``, or a table
+    ``{ provider = "...", model = "..." }`` (``provider`` optional), which
+    is how a model id containing ``/`` is given for any provider.
+    """
+    result: dict[str, tuple[AliasTarget, ...]] = {}
+    if not table:  # no plugin discovery for a configuration without aliases
+        return result
+    known = {name.lower(): name for name in providers}
+    known.update((entry.provider.name.lower(), entry.provider.name) for entry in registry.entries())
+    for alias, raw in table.items():
+        if not isinstance(alias, str) or not alias.strip() or "/" in alias:
+            raise ConfigurationError(
+                f"{source}: [aliases] names must be non-empty and hold no '/', got "
+                f"{quote_key(alias)}"
+            )
+        where = f"{source}: [aliases] {quote_key(alias)}"
+        entries = [raw] if isinstance(raw, (str, Mapping)) else raw
+        if not isinstance(entries, list) or not entries:
+            raise ConfigurationError(
+                f'{where} must be a non-empty list of "Provider/model" or "model" entries'
+            )
+        targets: list[AliasTarget] = []
+        for number, entry in enumerate(entries, 1):
+            target = _alias_target(f"{where} entry {number}", entry, known)
+            if target.provider is not None and any(t.provider == target.provider for t in targets):
+                raise ConfigurationError(
+                    f"{where} entry {number} names provider {target.provider!r} a second "
+                    "time (one model per provider in an alias)"
+                )
+            targets.append(target)
+        result[alias] = tuple(targets)
+    return result
+
+
+def _alias_target(where: str, entry: object, known: Mapping[str, str]) -> AliasTarget:
+    provider: object
+    model: object
+    if isinstance(entry, str):
+        provider, slash, model = entry.partition("/")
+        if not slash:
+            provider, model = None, entry
+    elif isinstance(entry, Mapping):
+        extra = sorted(str(key) for key in entry if key not in ("provider", "model"))
+        if extra:
+            raise ConfigurationError(
+                f"{where}: unknown field(s) {', '.join(quote_key(e) for e in extra)} "
+                "(allowed: model, provider)"
+            )
+        provider, model = entry.get("provider"), entry.get("model")
+    else:
+        raise ConfigurationError(f"{where} must be a string or a table, got {type(entry).__name__}")
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigurationError(f"{where}: the model must be a non-empty string")
+    if provider is None:
+        return AliasTarget(None, model)
+    if not isinstance(provider, str) or provider.lower() not in known:
+        hint = (
+            " (for a model id that contains '/', write { model = \"...\" })"
+            if isinstance(entry, str)
+            else ""
+        )
+        raise ConfigurationError(
+            f"{where} names a provider that is not registered nor declared in [providers]"
+            f"{hint}; see `g4f-lite providers`"
+        )
+    return AliasTarget(known[provider.lower()], model)
 
 
 # Set on a configured copy of a registered provider: the class it copies.

@@ -13,6 +13,7 @@ import abc
 import asyncio
 import errno
 import ipaddress
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ __all__ = [
     "BaseProvider",
     "close_stream",
     "collect",
+    "forget_model_lists",
     "provider_error",
     "run_provider",
     "text_only",
@@ -55,6 +57,17 @@ SAMPLING_OPTIONS = frozenset(
 )
 #: The options that come with ``tools``; only ``supports_tools`` providers get them.
 TOOL_OPTIONS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+
+
+# (provider name, target) -> (good until, models): what list_models learned.
+# Per process, like the connection pool: a server's models are a fact about
+# the server, the same for every client that asks.
+_MODEL_LISTS: dict[tuple[str, str], tuple[float, list[str]]] = {}
+
+
+def forget_model_lists() -> None:
+    """Forget every model list :meth:`BaseProvider.list_models` learned (tests, reconfiguration)."""
+    _MODEL_LISTS.clear()
 
 
 class BaseProvider(abc.ABC):
@@ -126,6 +139,60 @@ class BaseProvider(abc.ABC):
         if model == "gpt-3.5-turbo" and cls.supports_gpt_35_turbo:
             return True
         return model == "gpt-4" and cls.supports_gpt_4
+
+    #: How long a live model list (:meth:`fetch_models`) is trusted, in seconds.
+    models_ttl: ClassVar[float] = 60.0
+    #: How long the static list stands in after the server could not tell.
+    models_failure_ttl: ClassVar[float] = 15.0
+    #: The most a live listing waits for the server, in seconds.
+    models_timeout: ClassVar[float] = 5.0
+
+    @classmethod
+    async def fetch_models(cls, **kwargs: Any) -> list[str] | None:
+        """Ask the upstream which models it serves, now; failures raise.
+
+        ``kwargs`` are the keyword arguments the provider would be called
+        with (``base_url``, ``api_key``, ``proxy``, ``timeout``...). ``None``
+        (the default): this provider has no way to ask, its static list is
+        all there is. Override it for an API with a models endpoint;
+        :meth:`list_models` adds the cache and the fallback.
+        """
+        return None
+
+    @classmethod
+    async def list_models(cls, **kwargs: Any) -> list[str]:
+        """The models this provider serves, best known first; never raises.
+
+        The upstream's own list (:meth:`fetch_models`), asked at most once
+        every ``models_ttl`` seconds per target, within ``models_timeout``;
+        else, or when it cannot tell (down, no key, a broken answer), the
+        static list: ``models``, ``default_model``, and
+        ``gpt-3.5-turbo``/``gpt-4`` when the matching flag is set.
+        """
+        target = (cls.name.lower(), str(kwargs.get("base_url") or cls.url).rstrip("/"))
+        cached = _MODEL_LISTS.get(target)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return list(cached[1])
+        timeout = kwargs.get("timeout")
+        limit = (
+            cls.models_timeout
+            if not isinstance(timeout, (int, float))
+            else min(timeout, cls.models_timeout)
+        )
+        try:
+            models = await cls.fetch_models(**{**kwargs, "timeout": limit})
+        except Exception:  # any failure: the static list, as documented
+            models = None
+            ttl = cls.models_failure_ttl
+        else:
+            ttl = cls.models_ttl
+        if models is None:
+            names = [*cls.models, *([cls.default_model] if cls.default_model else [])]
+            names += ["gpt-3.5-turbo"] * cls.supports_gpt_35_turbo + ["gpt-4"] * cls.supports_gpt_4
+            models = list(dict.fromkeys(names))
+        _MODEL_LISTS[target] = (time.monotonic() + ttl, models)
+        return list(models)
 
     @classmethod
     def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:

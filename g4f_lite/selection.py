@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 from .errors import ConfigurationError, NoProviderAvailableError, UnsupportedFeatureError
@@ -214,22 +214,31 @@ def no_provider_error(
 ) -> NoProviderAvailableError:
     """The error for a request no provider can serve; advice when none is usable at all.
 
-    Providers that could be used are detailed. Those that cannot be used
-    from here (no key, no local server, not working, disabled) are named
-    when there are a few, and counted when there are many: with a dozen
-    hosted presets lacking keys, naming each would bury the one line that helps.
+    Detailed: the providers that could be used (what this request lacks),
+    and those that would serve it but cannot be used from here (no key, no
+    server listening...). The rest are counted: with a dozen hosted presets
+    lacking keys, naming each would bury the one line that helps.
     """
     usable: list[str] = []
-    unusable: list[str] = []
+    near: list[str] = []
+    others: dict[str, Sequence[str]] = {}
     for name, why in excluded.items():
-        line = f"{name}: {', '.join(why)}"
-        if any(reason.startswith(tuple(_UNREACHABLE)) for reason in why):
-            unusable.append(line)
+        if not any(reason.startswith(tuple(_UNREACHABLE)) for reason in why):
+            usable.append(f"{name}: {', '.join(why)}")
+        elif all(reason.startswith(_MISSING_HERE) for reason in why):
+            near.append(f"{name}: {', '.join(why)}")
         else:
-            usable.append(line)
-    parts = usable + unusable
-    if len(unusable) > _NAMED_UNUSABLE:
-        parts = [*usable, _count_unusable(excluded)]
+            others[name] = why
+    if len(near) + len(others) <= _NAMED_UNUSABLE:
+        near += [f"{name}: {', '.join(why)}" for name, why in others.items()]
+        others = {}
+    elif len(near) > _NAMED_UNUSABLE:
+        others.update((line.split(":", 1)[0], ()) for line in near)
+        near = []
+    parts = usable + near
+    if others:
+        counted = _count_unusable(excluded, others)
+        parts.append(f"{len(others)} more: {counted}" if parts else counted)
     detail = "; ".join(parts) or "none is registered"
     if not usable:
         return NoProviderAvailableError(f"no provider is available ({detail}): {ADVICE}", excluded)
@@ -241,15 +250,18 @@ def no_provider_error(
     )
 
 
-# Up to this many unusable providers are named one by one in the error.
+# Up to this many providers that cannot be used are named (the others
+# counted); those that only lack a key or a server come first.
 _NAMED_UNUSABLE = 3
+# What a user can fix on this machine (set a key, start a server).
+_MISSING_HERE = ("needs credentials", "not available:")
 
 
-def _count_unusable(excluded: Mapping[str, Sequence[str]]) -> str:
+def _count_unusable(excluded: Mapping[str, Sequence[str]], names: Iterable[str]) -> str:
     counts: dict[str, int] = {}
-    for why in excluded.values():
+    for name in names:
         for prefix, label in _UNREACHABLE.items():
-            if any(reason.startswith(prefix) for reason in why):
+            if any(reason.startswith(prefix) for reason in excluded[name]):
                 counts[label] = counts.get(label, 0) + 1
                 break
     return ", ".join(f"{count} {label}" for label, count in counts.items())

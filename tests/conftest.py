@@ -10,6 +10,7 @@ from g4f_lite_opchatgpts import forget_nonces
 
 from g4f_lite import config
 from g4f_lite.health import default_health_store
+from g4f_lite.provider import forget_model_lists
 from g4f_lite.registry import ENV_PLUGINS, registry
 from g4f_lite.router import set_default_router
 from g4f_lite.testing import AIEngineEmulator, OpenAIEmulator
@@ -38,6 +39,7 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # leak into the next test's.
     forget_sites()
     forget_nonces()
+    forget_model_lists()
     yield
     config.reset()
     registry.reset()

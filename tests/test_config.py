@@ -214,7 +214,12 @@ def test_declare_provider_in_one_call() -> None:
 
 def test_kinds_come_from_plugins_and_clash_clearly() -> None:
     kinds = {e.kind.name: e.plugin for e in registry.kinds()}
-    assert kinds == {"aiengine": "g4f-lite-aiengine", "openai": "g4f-lite-openai"}
+    assert kinds == {
+        "aiengine": "g4f-lite-aiengine",
+        "anthropic": "g4f-lite-anthropic",
+        "gemini": "g4f-lite-gemini",
+        "openai": "g4f-lite-openai",
+    }
 
     def make(name: str, options: ProviderSettings) -> type[g4f_lite.BaseProvider]:
         return g4f_lite.get_provider("Opchatgpts")
@@ -228,7 +233,9 @@ def test_kinds_come_from_plugins_and_clash_clearly() -> None:
     with pytest.raises(TypeError, match="instead of 'Renamed'"):
         g4f_lite.declare_provider("Renamed", "custom")
     registry.unregister_kind("custom")
-    with pytest.raises(ConfigurationError, match="known kinds: aiengine, openai"):
+    with pytest.raises(
+        ConfigurationError, match="known kinds: aiengine, anthropic, gemini, openai"
+    ):
         registry.get_kind("custom")
 
 

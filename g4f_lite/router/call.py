@@ -136,6 +136,8 @@ class RoutedCall:
     """One planned call: candidates chosen, nothing sent yet. Run it once.
 
     ``candidates`` are the providers that may be tried, before ordering.
+    ``routes`` (an alias's plan) gives some of them their own model id;
+    the others are called with ``model``.
     """
 
     # One is made per request: slots make that, and every attribute read, cheaper.
@@ -149,6 +151,7 @@ class RoutedCall:
         "messages",
         "model",
         "router",
+        "routes",
         "session",
         "single",
         "strategy",
@@ -166,10 +169,12 @@ class RoutedCall:
         strategy: Strategy,
         timeouts: Timeouts,
         single: bool,
+        routes: Mapping[type[BaseProvider], str] | None = None,
     ) -> None:
         self.router = router
         self.candidates = candidates
         self.model = model
+        self.routes = routes
         self.messages = messages
         self.kwargs = dict(kwargs)
         self.strategy = strategy
@@ -634,6 +639,8 @@ class RoutedCall:
             # calls or exact usage only there).
             kwargs = {**kwargs, "stream": False}
         timeouts = self.timeouts
+        # An alias's candidates each have their own model id.
+        model = self.model if self.routes is None else self.routes.get(provider, self.model)
         left = deadline - started if deadline is not None else None
         guard = Guard(timeouts.first_chunk, timeouts.idle, left)
         chunks: AsyncIterator[Chunk] | None = None
@@ -644,9 +651,7 @@ class RoutedCall:
                 # Called here, not through run_provider: its error mapping is
                 # done below (provider_error), without a generator per chunk.
                 chunks = aiter(
-                    provider.create_async_generator(
-                        self.model, self.messages_for(provider), **kwargs
-                    )
+                    provider.create_async_generator(model, self.messages_for(provider), **kwargs)
                 )
                 guard.waiting()  # nothing can have fired: no await since the guard was made
                 try:

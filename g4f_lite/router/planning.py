@@ -172,6 +172,13 @@ class Router:
         one raises :class:`~g4f_lite.errors.UnsupportedFeatureError`. Raises
         :class:`~g4f_lite.errors.NoProviderAvailableError` naming what
         excluded each provider when none qualifies.
+
+        ``model="Provider/model-id"`` names one provider's model when
+        ``Provider`` is a registered provider's name (case-insensitive; among
+        ``provider``'s, when given): that provider is called with
+        ``model-id``. Other ids with ``/`` (``meta-llama/llama-3.1-8b``) are
+        model ids. A model named in the configuration's ``[aliases]`` is
+        routed over its entries, each provider called with its own model.
         """
         if not isinstance(model, str):
             raise errors.ConfigurationError(f"model must be a string, got {type(model).__name__}")
@@ -186,11 +193,22 @@ class Router:
             timeouts = replace(self.timeouts, total=timeout)
         needs = request_needs(checked, kwargs)
         spec = provider if provider is not None else self.providers
-        if spec is not None:
+        current = self._config if self._config is not None else settings_module.current_config()
+        routes: dict[type[BaseProvider], str] | None = None
+        if "/" in model:
+            spec, model = self._addressed(model, spec)
+        elif current.aliases and model in current.aliases:
+            routes = self._alias_routes(
+                model, current.aliases[model], spec, checked, stream, kwargs, needs
+            )
+        unprobed: Unprobed | None = None
+        if routes is not None:
+            candidates = list(routes)
+            unprobed = self._unprobed(candidates, kwargs)
+        elif spec is not None:
             candidates = resolve(spec, self.registry)
             # Only a configuration with provider tables can disable one, and only
             # a request with needs can be refused: most calls check nothing.
-            current = self._config if self._config is not None else settings_module.current_config()
             if needs or current.providers:
                 for candidate in candidates:
                     if not self.is_enabled(candidate.name):
@@ -199,7 +217,6 @@ class Router:
                             f"{self.config.source} (enabled = false)"
                         )
                     check_features(candidate, needs)
-            unprobed = None
         else:
             candidates, unprobed = self._select(model, checked, stream, kwargs, needs)
         call = RoutedCall(
@@ -211,11 +228,113 @@ class Router:
             chosen_strategy,
             timeouts,
             spec is not None and len(candidates) == 1,
+            routes,
         )
         # Local servers nobody has probed yet: the call probes them before its
         # first attempt, so that a server nobody started is skipped, not tried.
         call.unprobed = unprobed
         return call
+
+    def _unprobed(
+        self, candidates: list[type[BaseProvider]], kwargs: Mapping[str, Any]
+    ) -> Unprobed | None:
+        """The candidates on local servers not probed lately, for the call to probe."""
+        listening = self.availability.listening
+        unknown = []
+        for provider in candidates:
+            address = provider.probe_address(self.kwargs_for(provider, kwargs))
+            if address is not None and listening(address) is None:
+                unknown.append(provider)
+        return (unknown, {}) if unknown else None
+
+    def _addressed(self, model: str, spec: ProvidersArg) -> tuple[ProvidersArg, str]:
+        """``Provider/model-id`` split into the provider and its model, if it names one.
+
+        Only a registered provider's name (and, when ``spec`` names
+        providers, one of those) counts: ``meta-llama/llama-3.1-8b`` stays
+        whole, as does ``openai/gpt-4o`` sent to ``provider="OpenRouter"``.
+        """
+        prefix, _, rest = model.partition("/")
+        wanted = prefix.lower()
+        named = next(
+            (e.provider for e in self.registry.entries() if e.provider.name.lower() == wanted),
+            None,
+        )
+        if named is None:
+            return spec, model
+        if spec is not None and named not in resolve(spec, self.registry):
+            return spec, model
+        return named, rest
+
+    def _alias_routes(
+        self,
+        alias: str,
+        targets: Sequence[settings_module.AliasTarget],
+        spec: ProvidersArg,
+        messages: Messages,
+        stream: bool,
+        kwargs: Mapping[str, Any],
+        needs: frozenset[Feature],
+    ) -> dict[type[BaseProvider], str]:
+        """The candidates of an alias, in its order, each with the model it is called with.
+
+        A provider appears once, with its first entry's model. Without
+        ``spec``, entries whose provider could not serve the request
+        (disabled, no credentials, a missing capability...) are left out, as
+        ``provider=None`` would leave them out; a bare model expands to every
+        provider serving it. With ``spec``, only its providers are used.
+        """
+        routes: dict[type[BaseProvider], str] = {}
+        if spec is not None:
+            allowed = resolve(spec, self.registry)
+            for target in targets:
+                named = [self.registry.get(target.provider)] if target.provider else allowed
+                for candidate in named:
+                    if candidate in allowed:
+                        routes.setdefault(candidate, target.model)
+            if not routes:
+                raise errors.ConfigurationError(
+                    f"alias {alias!r} names none of the providers given "
+                    f"({', '.join(p.name for p in allowed)})"
+                )
+            for candidate in routes:
+                if not self.is_enabled(candidate.name):
+                    raise errors.ConfigurationError(
+                        f"provider {candidate.name} is disabled in "
+                        f"{self.config.source} (enabled = false)"
+                    )
+                check_features(candidate, needs)
+            return routes
+        excluded: dict[str, list[str]] = {}
+        usable: list[type[BaseProvider]] | None = None
+        excluded_any: dict[str, list[str]] = {}
+        for target in targets:
+            if target.provider is None:
+                chosen, why = self.screen(
+                    target.model, messages, stream=stream, needs=needs, **kwargs
+                )
+            else:
+                if usable is None:
+                    # The entry names the model: any model passes the screen.
+                    usable, excluded_any = self.screen(
+                        "", messages, stream=stream, needs=needs, **kwargs
+                    )
+                candidate = self.registry.get(target.provider)
+                chosen = [candidate] if candidate in usable else []
+                why = {} if chosen else {candidate.name: excluded_any.get(candidate.name, [])}
+            for candidate in chosen:
+                routes.setdefault(candidate, target.model)
+            for name, reasons in why.items():
+                excluded.setdefault(name, reasons)
+        if not routes:
+            detail = "; ".join(f"{name}: {', '.join(why)}" for name, why in excluded.items())
+            raise errors.NoProviderAvailableError(
+                f"no provider can serve alias {alias!r} "
+                f"({detail or 'none of its entries is registered'}); "
+                "name one explicitly with model='Provider/model' to bypass these checks",
+                excluded,
+            )
+        return routes
 
     def screen(
         self,

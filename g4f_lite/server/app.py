@@ -38,6 +38,8 @@ from .._json import JSONNestingError
 from .._json import loads as loads_json
 from .._threads import loop_in_thread
 from ..client.results import Completion, CompletionChunk, completion_id
+from ..models import alias_providers
+from ..models import list_models as served_models
 from ..provider import close_stream
 from ..router import RoutedCall, Router, default_router
 from ..types import Chunk, Finish, FinishReason, ProviderInfo, ToolCallDelta, Usage
@@ -408,8 +410,11 @@ async def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | No
         await call.probe()
         return call
     except errors.NoProviderAvailableError:
-        if chat.model and not any(
-            router.is_enabled(info.name) for info in router.describe(model=chat.model)
+        # An alias's own error says which entry was excluded and why.
+        if (
+            chat.model
+            and chat.model not in router.config.aliases
+            and not any(router.is_enabled(info.name) for info in router.describe(model=chat.model))
         ):
             raise _Problem(
                 ApiError(
@@ -682,15 +687,24 @@ async def _enabled_infos(request: web.Request) -> list[ProviderInfo]:
 
 
 async def _models(request: web.Request) -> web.Response:
+    """The union of the usable providers' models (``owned_by``: the first serving it), then aliases.
+
+    OpenAI-compatible providers are asked live (cached); a model several
+    providers serve is listed once, ``providers`` naming them all.
+    """
+    router = _router(request)
+    try:
+        entries = await served_models(router)
+    except errors.NoProviderAvailableError:
+        entries = []
     cards: dict[str, ModelCard] = {}
-    for info in await _enabled_infos(request):
-        if not info.working:
-            continue
-        names = [*info.models, *([info.default_model] if info.default_model else [])]
-        names += ["gpt-3.5-turbo"] * info.supports_gpt_35_turbo + ["gpt-4"] * info.supports_gpt_4
-        for name in dict.fromkeys(names):
-            card = cards.setdefault(name, ModelCard(id=name, owned_by=info.name))
-            card.providers.append(info.name)
+    for entry in entries:
+        card = cards.setdefault(entry.model, ModelCard(id=entry.model, owned_by=entry.provider))
+        if entry.provider not in card.providers:
+            card.providers.append(entry.provider)
+    for alias, providers in alias_providers(router, entries).items():
+        # An alias wins over a model of the same name, as it does in routing.
+        cards[alias] = ModelCard(id=alias, owned_by="alias", providers=providers)
     return _json(ModelList(data=list(cards.values())))
 
 

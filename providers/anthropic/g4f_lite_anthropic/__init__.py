@@ -457,13 +457,14 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
     # -- calls -------------------------------------------------------------
 
     @classmethod
-    async def list_models(
+    async def fetch_models(
         cls,
         *,
         base_url: str | None = None,
         api_key: str | SecretStr | None = None,
         proxy: str | None = None,
         timeout: float | None = 30.0,
+        **kwargs: Any,
     ) -> list[str]:
         """Ask the server for its models (``GET {base_url}/v1/models``, the first page)."""
         root = (base_url or cls.base_url).rstrip("/")
@@ -513,7 +514,7 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
         if not model:
             model = cls.default_model or ""
             if not model:
-                models = await cls.list_models(base_url=root, api_key=key, proxy=proxy)
+                models = await cls.fetch_models(base_url=root, api_key=key, proxy=proxy)
                 if not models:
                     raise UpstreamError(cls.name, "the server lists no models", retryable=False)
                 model = models[0]

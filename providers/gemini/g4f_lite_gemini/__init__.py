@@ -637,13 +637,14 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
     # -- calls ---------------------------------------------------------------
 
     @classmethod
-    async def list_models(
+    async def fetch_models(
         cls,
         *,
         base_url: str | None = None,
         api_key: str | SecretStr | None = None,
         proxy: str | None = None,
         timeout: float | None = 30.0,
+        **kwargs: Any,
     ) -> list[str]:
         """Ask the API for the models that can ``generateContent`` (``GET .../models``)."""
         root = (base_url or cls.base_url).rstrip("/")
@@ -703,7 +704,7 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
         if not model:
             model = cls.default_model or ""
         if not model:
-            models = await cls.list_models(base_url=root, api_key=key, proxy=proxy)
+            models = await cls.fetch_models(base_url=root, api_key=key, proxy=proxy)
             if not models:
                 raise UpstreamError(cls.name, "the API lists no models", retryable=False)
             model = models[0]

@@ -237,16 +237,21 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
 
+    # Live model lists per (provider, API root): (monotonic expiry, models).
+    # Shared by every endpoint class; a failed listing is remembered briefly
+    # too, so that a listing of many providers does not wait on a dead one
+    # at every request.
     @classmethod
-    async def list_models(
+    async def fetch_models(
         cls,
         *,
         base_url: str | None = None,
         api_key: str | SecretStr | None = None,
         proxy: str | None = None,
         timeout: float | None = 30.0,
+        **kwargs: Any,
     ) -> list[str]:
-        """Ask the server for its models (``GET {base_url}/models``)."""
+        """Ask the server for its models (``GET {base_url}/models``) now; errors are raised."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
         secrets = cls._secrets(key, proxy, root)
@@ -287,7 +292,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         if not model:
             model = cls.default_model or ""
         if not model:
-            models = await cls.list_models(base_url=root, api_key=key, proxy=proxy)
+            models = await cls.fetch_models(base_url=root, api_key=key, proxy=proxy)
             if not models:
                 raise UpstreamError(cls.name, "the server lists no models", retryable=False)
             model = models[0]
