@@ -201,7 +201,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the OpenAI-compatible HTTP server")
     serve.add_argument("--host", help="address to bind (default: 127.0.0.1, [server] host)")
-    serve.add_argument("--port", type=_port, help="port (default: 8080, [server] port; 0: any)")
+    serve.add_argument("--port", type=_port, help="port (default: 1337, [server] port; 0: any)")
     serve.add_argument(
         "--api-key",
         help="require 'Authorization: Bearer KEY' (prefer $G4F_LITE_API_KEY: "
@@ -608,6 +608,11 @@ def _serve(args: argparse.Namespace, err: TextIO) -> int:
     def ready(server: Server) -> None:
         auth = "bearer key required" if settings.api_key is not None else "no auth"
         err.write(f"g4f-lite: serving the OpenAI API at {server.url} ({auth}); Ctrl-C stops\n")
+        for name, target in server.self_routes().items():
+            err.write(
+                f"g4f-lite: warning: provider {name} is not routed to: its target {target} "
+                "is this server itself (point its base_url at another server)\n"
+            )
         err.flush()
 
     serve(settings, on_ready=ready)

@@ -3,7 +3,7 @@
 One TOML file::
 
     [providers.Opchatgpts]          # options for a provider a plugin registered
-    base_url = "http://127.0.0.1:8080"
+    base_url = "http://127.0.0.1:8081"
     timeout = 60
 
     [providers.Groq]                # a preset: models replace its own list

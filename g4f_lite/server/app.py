@@ -53,7 +53,9 @@ from .models import (
     ModelCard,
     ModelList,
     ProviderList,
+    ServedProvider,
 )
+from .selfroute import OwnAddress
 
 __all__ = [
     "API_KEY_ENV",
@@ -72,13 +74,14 @@ API_KEY_ENV = "G4F_LITE_API_KEY"
 #: Loopback only unless the operator says otherwise: the server spends the
 #: operator's provider credentials on behalf of whoever can reach it.
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
+#: gpt4free's API port. Not 8080: llama.cpp's server (a provider preset) listens there.
+DEFAULT_PORT = 1337
 
 
 class ServerSettings(BaseModel):
     """How the server runs; the ``[server]`` table of the configuration file.
 
-    ``host`` and ``port``: where to listen (``127.0.0.1:8080``; port 0 picks
+    ``host`` and ``port``: where to listen (``127.0.0.1:1337``; port 0 picks
     a free one). ``api_key`` (a :class:`~pydantic.SecretStr`): when set, every ``/v1/``
     request must send ``Authorization: Bearer <key>``. ``max_body_bytes``
     bounds request bodies (413 beyond). ``timeout``: the deadline in seconds
@@ -92,7 +95,7 @@ class ServerSettings(BaseModel):
     a 503 and is closed; 1024).
     """
 
-    # Strict: "8080" is not a port, "yes" not a number; NaN and infinity are refused.
+    # Strict: "1337" is not a port, "yes" not a number; NaN and infinity are refused.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     host: str = DEFAULT_HOST
@@ -142,6 +145,7 @@ def _problem(error: Any) -> str:
 
 _SETTINGS_KEY: web.AppKey[ServerSettings] = web.AppKey("g4f_lite_settings")
 _ROUTER_KEY: web.AppKey[Router | None] = web.AppKey("g4f_lite_router")
+_OWN_KEY: web.AppKey[OwnAddress] = web.AppKey("g4f_lite_own_address")
 
 
 class _Problem(Exception):
@@ -363,8 +367,8 @@ def _router(request: web.Request) -> Router:
     return request.app[_ROUTER_KEY] or default_router()
 
 
-def _check_enabled(router: Router, name: str) -> str:
-    """The registered name of provider ``name``; 404 if unknown or disabled."""
+def _check_enabled(router: Router, name: str, own: OwnAddress) -> str:
+    """The registered name of provider ``name``; 404 if unknown or disabled, 400 if it is us."""
     provider = router.registry.get(name)  # ProviderNotFoundError: 404
     if not router.is_enabled(provider.name):
         raise _Problem(
@@ -376,10 +380,41 @@ def _check_enabled(router: Router, name: str) -> str:
                 "provider",
             )
         )
+    target = own.target_of(router, provider)
+    if target is not None:
+        raise _Problem(
+            ApiError(
+                400,
+                f"provider {provider.name!r} is not served: {own.reason(target)}",
+                "invalid_request_error",
+                "provider_targets_server",
+                "provider",
+            )
+        )
     return provider.name
 
 
-async def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | None) -> RoutedCall:
+def _without_self(call: RoutedCall, own: OwnAddress) -> RoutedCall:
+    """Leave out the candidates that point back at this server; 503 if none is left."""
+    router = call.router
+    looping = {c.name: t for c in call.candidates if (t := own.target_of(router, c)) is not None}
+    if looping:
+        call.candidates = [c for c in call.candidates if c.name not in looping]
+        if not call.candidates:
+            reasons = {name: [own.reason(target)] for name, target in looping.items()}
+            detail = "; ".join(f"{name}: {why[0]}" for name, why in reasons.items())
+            raise errors.NoProviderAvailableError(
+                f"no provider can serve this request ({detail})", reasons
+            )
+    return call
+
+
+async def _plan(
+    router: Router,
+    chat: ChatCompletionRequest,
+    timeout: float | None,
+    own: OwnAddress | None = None,
+) -> RoutedCall:
     """The router's plan for this request; 404 for a provider or model nothing can serve.
 
     The router applies each provider's ``[providers.NAME]`` options, leaves
@@ -388,14 +423,17 @@ async def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | No
     providers are looked up first, and a model that no enabled provider
     serves is told apart once planning failed, so those cases become 404s
     naming the provider or model rather than a generic failure.
+    A provider that points back at this server (``own``) is never a
+    candidate, and naming one is a 400.
     """
+    own = own if own is not None else OwnAddress()
     provider: str | list[str] | None
     if chat.provider is None:
         provider = None
     elif isinstance(chat.provider, str):
-        provider = _check_enabled(router, chat.provider)
+        provider = _check_enabled(router, chat.provider, own)
     else:
-        provider = [_check_enabled(router, name) for name in chat.provider]
+        provider = [_check_enabled(router, name, own) for name in chat.provider]
     try:
         call = router.plan(
             chat.model,
@@ -408,7 +446,6 @@ async def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | No
         # Before the status code is chosen: a local server nobody started
         # is a 503 with advice (or the model's 404), not a failed stream.
         await call.probe()
-        return call
     except errors.NoProviderAvailableError:
         # An alias's own error says which entry was excluded and why.
         if (
@@ -426,6 +463,7 @@ async def _plan(router: Router, chat: ChatCompletionRequest, timeout: float | No
                 )
             ) from None
         raise
+    return _without_self(call, own) if own.sockets else call
 
 
 class _ChunkWriter:
@@ -658,7 +696,7 @@ async def _write_chunk(
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[_SETTINGS_KEY]
     chat = await _read_body(request, settings.max_body_bytes)
-    call = await _plan(_router(request), chat, settings.timeout)
+    call = await _plan(_router(request), chat, settings.timeout, request.app[_OWN_KEY])
     if chat.stream:
         return await _stream(request, call, chat)
     answer = await call.answer()
@@ -686,6 +724,27 @@ async def _enabled_infos(request: web.Request) -> list[ProviderInfo]:
     return [info for info in await router.adescribe() if router.is_enabled(info.name)]
 
 
+def _loops(request: web.Request) -> dict[str, str]:
+    """The enabled providers that point back at this server, with their targets."""
+    return _self_routes(_router(request), request.app[_OWN_KEY])
+
+
+def _self_routes(router: Router, own: OwnAddress) -> dict[str, str]:
+    if not own.sockets:
+        return {}
+    found = {}
+    for entry in router.registry.entries():
+        target = own.target_of(router, entry.provider)
+        if target is not None and router.is_enabled(entry.provider.name):
+            found[entry.provider.name] = target
+    return found
+
+
+async def _routable_infos(request: web.Request) -> list[ProviderInfo]:
+    loops = _loops(request)
+    return [info for info in await _enabled_infos(request) if info.name not in loops]
+
+
 async def _models(request: web.Request) -> web.Response:
     """The union of the usable providers' models (``owned_by``: the first serving it), then aliases.
 
@@ -698,7 +757,10 @@ async def _models(request: web.Request) -> web.Response:
     except errors.NoProviderAvailableError:
         entries = []
     cards: dict[str, ModelCard] = {}
+    loops = _loops(request)
     for entry in entries:
+        if entry.provider in loops:
+            continue
         card = cards.setdefault(entry.model, ModelCard(id=entry.model, owned_by=entry.provider))
         if entry.provider not in card.providers:
             card.providers.append(entry.provider)
@@ -709,11 +771,21 @@ async def _models(request: web.Request) -> web.Response:
 
 
 async def _providers(request: web.Request) -> web.Response:
-    return _json(ProviderList(data=await _enabled_infos(request)))
+    loops, own = _loops(request), request.app[_OWN_KEY]
+    data = [
+        ServedProvider.model_validate(
+            {
+                **info.model_dump(),
+                "excluded": own.reason(loops[info.name]) if info.name in loops else None,
+            }
+        )
+        for info in await _enabled_infos(request)
+    ]
+    return _json(ProviderList(data=data))
 
 
 async def _health(request: web.Request) -> web.Response:
-    return _json(HealthResponse(version=__version__, providers=len(await _enabled_infos(request))))
+    return _json(HealthResponse(version=__version__, providers=len(await _routable_infos(request))))
 
 
 async def _legacy_completions(request: web.Request) -> web.Response:
@@ -748,6 +820,7 @@ def create_app(
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[_SETTINGS_KEY] = settings
     app[_ROUTER_KEY] = router
+    app[_OWN_KEY] = OwnAddress()
     app.router.add_post("/v1/chat/completions", _chat_completions)
     app.router.add_post("/v1/completions", _legacy_completions)
     app.router.add_get("/v1/models", _models)
@@ -778,10 +851,11 @@ class Server:
         self.access_log = access_log
         self.port = self.settings.port
         self._runner: web.AppRunner | None = None
+        self._own: OwnAddress | None = None
 
     @property
     def url(self) -> str:
-        """The API base URL, e.g. ``http://127.0.0.1:8080/v1``."""
+        """The API base URL, e.g. ``http://127.0.0.1:1337/v1``."""
         if self._runner is None:
             raise RuntimeError("the server is not running")
         host = self.settings.host
@@ -809,6 +883,20 @@ class Server:
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.host, self.settings.port).start()
         self.port = self._runner.addresses[0][1]
+        self._own = app[_OWN_KEY]
+        self._own.listen_on(self._runner.addresses)
+        for name, target in self.self_routes().items():
+            logger.warning("provider %s is left out of routing: %s", name, self._own.reason(target))
+
+    def self_routes(self) -> dict[str, str]:
+        """The enabled providers whose target is this server, with that target (masked).
+
+        They are left out of routing: a request sent to one would come back
+        here (see :mod:`g4f_lite.server.selfroute`).
+        """
+        if self._own is None:
+            return {}
+        return _self_routes(self.router or default_router(), self._own)
 
     async def close(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), close upstream sessions."""

@@ -51,6 +51,7 @@ __all__ = [
     "ProviderList",
     "RequestMessage",
     "ResponseFormat",
+    "ServedProvider",
     "StreamOptions",
     "TextFormat",
     "ToolDefinition",
@@ -416,11 +417,21 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+class ServedProvider(ProviderInfo):
+    """One entry of ``GET /v1/providers``: the provider, and whether the server routes to it."""
+
+    excluded: str | None = Field(
+        default=None,
+        description="Why the server never routes to it (e.g. its target is the server "
+        "itself); None: it is routed to.",
+    )
+
+
 class ProviderList(BaseModel):
-    """``GET /v1/providers`` (extension): capabilities and live health."""
+    """``GET /v1/providers`` (extension): capabilities, live health, and exclusions."""
 
     object: Literal["list"] = "list"
-    data: list[ProviderInfo]
+    data: list[ServedProvider]
 
 
 class HealthResponse(BaseModel):

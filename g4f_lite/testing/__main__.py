@@ -1,10 +1,15 @@
-"""``python -m g4f_lite.testing``: serve the AI Engine emulator until interrupted."""
+"""``python -m g4f_lite.testing``: serve the AI Engine emulator until interrupted.
+
+The site's URL is the first line on standard output (for scripts); a line
+for people on standard error says how to use it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import sys
 
 from ._aiengine import AIEngineEmulator
 
@@ -15,6 +20,12 @@ async def _serve(args: argparse.Namespace) -> None:
         host=args.host, port=args.port, reply=reply, generation=args.generation
     ) as emulator:
         print(emulator.url, flush=True)
+        print(
+            f"AI Engine emulator (plugin {args.generation}) at {emulator.url}; try: "
+            f"g4f-lite chat -p Opchatgpts --base-url {emulator.url} Hello. Ctrl-C stops.",
+            file=sys.stderr,
+            flush=True,
+        )
         await asyncio.Event().wait()
 
 

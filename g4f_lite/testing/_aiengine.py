@@ -23,6 +23,12 @@ the request body override the chatbot's settings, it honours a positive
 integer ``maxTokens`` (the reply is cut to its first N words) and records
 ``temperature`` untouched.
 
+The site may live in a subdirectory (``root="/blog"``, as WordPress
+installed at ``https://host/blog/``): its REST routes and chat page are then
+under ``/blog`` and :attr:`~AIEngineEmulator.url` ends with it. Every page
+announces the REST root as WordPress does (``<link rel="https://api.w.org/">``);
+``chatbot=False`` serves the page without the chatbot (a plain blog page).
+
 Nonces follow WordPress: one nonce per 12-hour tick, shared by every
 anonymous visitor, accepted for two ticks. Time is virtual: call
 :meth:`AIEngineEmulator.advance` to age nonces without waiting. A request
@@ -285,6 +291,8 @@ class AIEngineEmulator(LocalServer):
         max_messages: int = 15,
         generation: Generation = "1.9",
         page_path: str = "/",
+        root: str = "",
+        chatbot: bool = True,
         bot_id: str = "default",
         custom_id: str | None = None,
         context_id: int = 28,
@@ -296,8 +304,15 @@ class AIEngineEmulator(LocalServer):
         if generation not in _GENERATIONS:
             raise ValueError(f"generation must be one of {', '.join(_GENERATIONS)}")
         self.generation: Generation = generation
-        #: Where the chat page (with its ``data-system`` attribute) is served.
+        if root and (not root.startswith("/") or root.endswith("/")):
+            raise ValueError("root must be empty or a path such as '/blog'")
+        #: Where WordPress is installed on the server: ``""``, or a subdirectory.
+        self.root = root
+        #: Where the chat page (with its ``data-system`` attribute) is served,
+        #: under :attr:`root`.
         self.page_path = page_path
+        #: Whether the page shows the chatbot (``False``: no ``data-system``).
+        self.chatbot = chatbot
         #: The chatbot settings the page advertises.
         self.bot_id = bot_id
         self.custom_id = custom_id
@@ -325,8 +340,13 @@ class AIEngineEmulator(LocalServer):
 
     @property
     def url(self) -> str:
-        """The site's base URL, e.g. ``http://127.0.0.1:43125``."""
-        return self.origin
+        """The site's base URL, e.g. ``http://127.0.0.1:43125`` (with :attr:`root`, if any)."""
+        return self.origin + self.root
+
+    @property
+    def page_url(self) -> str:
+        """The chat page's address, e.g. ``http://127.0.0.1:43125/chat/``."""
+        return f"{self.url}/{self.page_path.lstrip('/')}"
 
     def reset(self) -> None:
         """Forget recorded requests and faults."""
@@ -403,13 +423,14 @@ class AIEngineEmulator(LocalServer):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = await self._record(request)
         body = record.body
-        if request.method == "GET" and request.path == self.page_path:
+        root = self.root
+        if request.method == "GET" and request.path == root + self.page_path:
             return self._page(self._take_fault("page"))
-        if request.method == "POST" and request.path == START_SESSION_PATH:
+        if request.method == "POST" and request.path == root + START_SESSION_PATH:
             if not self.has_start_session:
                 return web.json_response(_STATUS_BODIES[404], status=404)
             return self._start_session(self._take_fault("session"))
-        if request.method != "POST" or request.path != SUBMIT_PATH:
+        if request.method != "POST" or request.path != root + SUBMIT_PATH:
             return web.json_response(_STATUS_BODIES[404], status=404)
         if not isinstance(body, dict):
             return web.json_response(
@@ -555,6 +576,8 @@ class AIEngineEmulator(LocalServer):
         if fault is not None and fault.kind == "deep_json":
             escaped = html.escape(deep_json(fault.depth), quote=True)
             chatbot = f"<div class='mwai-chatbot-container' data-system='{escaped}'></div>"
+        elif not self.chatbot:
+            chatbot = "<article><p>Just a blog post: no chatbot here.</p></article>"
         elif self.generation == "1.9":
             chatbot = '<div class="mwai-chat" id="mwai-chat-default"></div>'
         else:
@@ -566,13 +589,16 @@ class AIEngineEmulator(LocalServer):
                 if self.page_has_nonce
                 else None,
                 "sessionId": secrets.token_hex(6) if self.page_has_nonce else None,
-                "restUrl": "/wp-json",
+                "restUrl": f"{self.url}/wp-json",
                 "stream": True,
             }
             escaped = html.escape(json.dumps(system), quote=True)
             chatbot = f"<div class='mwai-chatbot-container' data-system='{escaped}'></div>"
+        # WordPress announces its REST root on every page.
+        api = html.escape(f"{self.url}/wp-json/", quote=True)
         page = (
-            "<!DOCTYPE html><html><head><title>Chat</title></head>"
+            "<!DOCTYPE html><html><head><title>Chat</title>"
+            f'<link rel="https://api.w.org/" href="{api}" /></head>'
             f"<body><main>{chatbot}</main></body></html>"
         )
         return web.Response(text=page, content_type="text/html")

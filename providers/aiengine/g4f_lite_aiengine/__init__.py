@@ -15,12 +15,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import Field, field_validator
 
 import g4f_lite
-from g4f_lite.errors import ConfigurationError, HTTPStatusError, ProtocolError, error_for_status
+from g4f_lite.errors import (
+    ConfigurationError,
+    HTTPStatusError,
+    ProtocolError,
+    ProviderError,
+    error_for_status,
+)
 from g4f_lite.http import (
     DEFAULT_MAX_LINE_BYTES,
     check_token,
@@ -36,11 +43,16 @@ from .nonce import (
     METHODS,
     Credentials,
     Method,
+    NoChatbotError,
     NonceMode,
     NonceUnavailableError,
+    fetch_page,
     forget_sites,
     known_credentials,
+    known_root,
     obtain,
+    remember_root,
+    rest_root,
     site_state,
 )
 
@@ -96,6 +108,10 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
     nonce: ClassVar[NonceMode] = "auto"
     #: The chat page: sent as Referer, and read for its ``data-system`` settings.
     page_path: ClassVar[str] = "/"
+    #: Whether the site root is read from the chat page rather than being
+    #: ``url`` (set when ``url`` was the chat page's own address; see
+    #: :func:`~g4f_lite_aiengine.nonce.rest_root`).
+    discover_root: ClassVar[bool] = False
     #: Whether to ask the site for a stream (``stream: true``) by default.
     stream: ClassVar[bool] = True
 
@@ -133,9 +149,25 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
         history, new_message = protocol.split_messages(messages, cls.name)
         page_url = f"{site}/{cls.page_path.lstrip('/')}"
         session = await get_session()
+        # The page read to find the site root, kept for the "page" method.
+        fetched: bytes | None = None
+        if cls.discover_root:
+            root = known_root(page_url)
+            if root is None:
+                fetched = await fetch_page(
+                    session, page_url, cls.name, proxy=proxy, timeout=timeout
+                )
+                root = remember_root(page_url, rest_root(fetched, page_url) or site)
+            site = root
         state = site_state(site)
+        # Set when the page showed no chatbot and "auto" went on to start_session.
+        no_chatbot: NoChatbotError | None = None
 
         async def get(method: Method) -> Credentials:
+            nonlocal fetched
+            page = None
+            if method == "page":
+                page, fetched = fetched, None
             return await obtain(
                 method,
                 session,
@@ -145,20 +177,38 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
                 bot_id=cls.bot_id,
                 proxy=proxy,
                 timeout=timeout,
+                page=page,
             )
 
         async def first_available(order: list[Method], start: int) -> tuple[int, Credentials]:
-            # In "auto" mode a page without a nonce means "try start_session";
-            # the bot settings the page states still count.
+            # In "auto" mode a page without a nonce, or without a chatbot at
+            # all, means "try start_session"; the bot settings the page states
+            # still count.
+            nonlocal no_chatbot
             page: dict[str, Any] = {}
             for index in range(start, len(order)):
+                last = index == len(order) - 1
                 try:
                     credentials = await get(order[index])
                 except NonceUnavailableError as exc:
-                    if index == len(order) - 1:
+                    if last:
                         raise
+                    if isinstance(exc, NoChatbotError):
+                        no_chatbot = exc
                     page = exc.page
                     continue
+                except HTTPStatusError as exc:
+                    if order[index] == "page" and exc.status in (404, 410) and not last:
+                        reason = f"the page {page_url} answered HTTP {exc.status}"
+                        no_chatbot = NoChatbotError(cls.name, reason, reason)
+                        continue
+                    if order[index] == "session" and no_chatbot is not None:
+                        raise cls._both_failed(exc, no_chatbot) from None
+                    raise
+                except ProtocolError as exc:
+                    if order[index] == "session" and no_chatbot is not None:
+                        raise cls._both_failed(exc, no_chatbot) from None
+                    raise
                 credentials.page = credentials.page or page
                 return index, credentials
             raise AssertionError("unreachable: order is never empty")
@@ -247,7 +297,9 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
         # masking "auto" would garble every message that mentions it.
         options = {k: v for k, v in kwargs.items() if k != "nonce" or v not in _NONCE_MODES}
         found = set(super().secret_values(options))
-        site = str(kwargs.get("base_url") or cls.url)
+        site = str(kwargs.get("base_url") or cls.url).rstrip("/")
+        if site and cls.discover_root:
+            site = known_root(f"{site}/{cls.page_path.lstrip('/')}") or site
         credentials = known_credentials(site) if site else None
         if credentials is not None:
             found.update(v for v in (credentials.nonce, credentials.session) if v and v != "N/A")
@@ -299,6 +351,21 @@ class AIEngineProvider(g4f_lite.AsyncGeneratorProvider):
         return response
 
     @classmethod
+    def _both_failed(cls, exc: ProviderError, no_chatbot: NoChatbotError) -> ProviderError:
+        """The error of ``start_session``, naming the chat page tried before it."""
+        before = f"start_session failed after {no_chatbot.reason}"
+        if isinstance(exc, HTTPStatusError):
+            said = exc.server_message
+            return error_for_status(
+                cls.name,
+                exc.status,
+                f"{before}: {said}" if said else before,
+                code=exc.code,
+                retry_after=exc.retry_after,
+            )
+        return ProtocolError(cls.name, f"{before}: {exc.detail}")
+
+    @classmethod
     def _final_nonce_error(
         cls, exc: HTTPStatusError, mode: NonceMode, method: Method
     ) -> HTTPStatusError:
@@ -321,10 +388,17 @@ class AIEngineSite(ProviderSettings):
     """A site declared as data: the options of ``kind = "aiengine"`` tables.
 
     The common options (``enabled``, ``base_url``, ``proxy``, ``timeout``...)
-    apply as to any provider; ``base_url`` overrides ``url`` per call.
+    apply as to any provider; ``base_url`` overrides the site per call.
+
+    ``url`` is the site, or the address of the chat page itself: with a path
+    and no ``page_path``, ``url`` is the page (``https://site/chat/``); its
+    path becomes ``page_path`` and the site root is what the page announces
+    (WordPress may live in a subdirectory, ``https://host/blog/``), else the
+    scheme and host. With ``page_path`` set, ``url`` is the site root as
+    given, subdirectory included.
     """
 
-    url: str = Field(description="The site, e.g. https://example.org")
+    url: str = Field(description="The site, e.g. https://example.org, or its chat page's address")
     bot_id: str | None = None
     custom_id: str | None = None
     context_id: int | None = None
@@ -343,7 +417,10 @@ class AIEngineSite(ProviderSettings):
     def _check_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        if not urlsplit(value).hostname:
+            raise ValueError("must name a host")
+        # A page's trailing slash is kept: WordPress would redirect without it.
+        return value if _page_of(value) else value.rstrip("/")
 
     @field_validator("page_path")
     @classmethod
@@ -353,14 +430,32 @@ class AIEngineSite(ProviderSettings):
         return value
 
 
+def _page_of(url: str) -> str:
+    """The path (and query) of ``url`` when it names a page, else ``""``."""
+    parts = urlsplit(url)
+    path = parts.path if parts.path not in ("", "/") else ""
+    if parts.query:
+        path = f"{path or '/'}?{parts.query}"
+    return path
+
+
 def make_provider(name: str, site: AIEngineSite) -> type[AIEngineProvider]:
-    """Create the provider class ``name`` for one AI Engine site."""
+    """Create the provider class ``name`` for one AI Engine site.
+
+    A ``url`` with a path and no ``page_path`` is the chat page's address:
+    see :class:`AIEngineSite`.
+    """
     doc = site.description or f"{site.url}, an AI Engine site declared as data."
+    url, page_path, discover = site.url.rstrip("/"), site.page_path, False
+    page = _page_of(site.url)
+    if page and "page_path" not in site.model_fields_set:
+        parts = urlsplit(site.url)
+        url, page_path, discover = f"{parts.scheme}://{parts.netloc}", page, True
     attributes: dict[str, Any] = {
         "__doc__": doc,
         "__module__": __name__,
         "name": name,
-        "url": site.url,
+        "url": url,
         "working": site.working,
         "supports_gpt_35_turbo": site.supports_gpt_35_turbo,
         "supports_gpt_4": site.supports_gpt_4,
@@ -369,7 +464,8 @@ def make_provider(name: str, site: AIEngineSite) -> type[AIEngineProvider]:
         "custom_id": site.custom_id,
         "context_id": site.context_id,
         "nonce": site.nonce,
-        "page_path": site.page_path,
+        "page_path": page_path,
+        "discover_root": discover,
         "stream": site.stream,
     }
     return type(name, (AIEngineProvider,), attributes)
