@@ -65,6 +65,10 @@ TOOL_OPTIONS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
 _MODEL_LISTS: dict[tuple[str, str], tuple[float, list[str]]] = {}
 
 
+def _models_target(provider: type[BaseProvider], kwargs: Mapping[str, Any]) -> tuple[str, str]:
+    return provider.name.lower(), str(kwargs.get("base_url") or provider.url).rstrip("/")
+
+
 def forget_model_lists() -> None:
     """Forget every model list :meth:`BaseProvider.list_models` learned (tests, reconfiguration)."""
     _MODEL_LISTS.clear()
@@ -169,11 +173,9 @@ class BaseProvider(abc.ABC):
         static list: ``models``, ``default_model``, and
         ``gpt-3.5-turbo``/``gpt-4`` when the matching flag is set.
         """
-        target = (cls.name.lower(), str(kwargs.get("base_url") or cls.url).rstrip("/"))
-        cached = _MODEL_LISTS.get(target)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return list(cached[1])
+        known = cls.known_models(**kwargs)
+        if known is not None:
+            return known
         timeout = kwargs.get("timeout")
         limit = (
             cls.models_timeout
@@ -191,8 +193,16 @@ class BaseProvider(abc.ABC):
             names = [*cls.models, *([cls.default_model] if cls.default_model else [])]
             names += ["gpt-3.5-turbo"] * cls.supports_gpt_35_turbo + ["gpt-4"] * cls.supports_gpt_4
             models = list(dict.fromkeys(names))
-        _MODEL_LISTS[target] = (time.monotonic() + ttl, models)
+        _MODEL_LISTS[_models_target(cls, kwargs)] = (time.monotonic() + ttl, models)
         return list(models)
+
+    @classmethod
+    def known_models(cls, **kwargs: Any) -> list[str] | None:
+        """What :meth:`list_models` learned lately for this target (``None``: nothing fresh)."""
+        cached = _MODEL_LISTS.get(_models_target(cls, kwargs))
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        return list(cached[1])
 
     @classmethod
     def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:

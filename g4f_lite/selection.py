@@ -21,6 +21,7 @@ __all__ = [
     "call_options",
     "check_features",
     "exclusions",
+    "lists_models_live",
     "no_provider_error",
     "request_needs",
     "resolve",
@@ -154,6 +155,20 @@ def exclusions(
     return reasons
 
 
+def lists_models_live(provider: type[BaseProvider], options: Mapping[str, Any]) -> bool:
+    """Whether ``provider`` serves whatever its server lists rather than a list of its own.
+
+    A server on this machine with no models declared (Ollama serves the
+    models pulled into it): the router asks it (:meth:`BaseProvider.list_models`)
+    instead of reading ``models``.
+    """
+    return (
+        not provider.models
+        and provider.default_model is None
+        and provider.probe_address(options) is not None
+    )
+
+
 def resolve(
     spec: ProviderSpec | Sequence[ProviderSpec], registry: Registry | None = None
 ) -> list[type[BaseProvider]]:
@@ -233,8 +248,11 @@ def no_provider_error(
         near += [f"{name}: {', '.join(why)}" for name, why in others.items()]
         others = {}
     elif len(near) > _NAMED_UNUSABLE:
-        others.update((line.split(":", 1)[0], ()) for line in near)
-        near = []
+        # A hosted service missing its key is the likelier fix than a local
+        # server that may or may not have the model: those are named first.
+        near.sort(key=lambda line: "needs credentials" not in line)
+        others.update((line.split(":", 1)[0], ()) for line in near[_NAMED_UNUSABLE:])
+        near = near[:_NAMED_UNUSABLE]
     parts = usable + near
     if others:
         counted = _count_unusable(excluded, others)

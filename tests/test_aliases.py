@@ -117,6 +117,8 @@ async def test_a_bare_entry_means_any_provider_serving_the_model(
     )
     first.faults.append(Fault.http_status(503))
     call = router().plan("any", HI)
+    # Local presets (nothing listens at their ports here) are probed away.
+    await call.probe()
     assert [p.name for p in call.candidates] == ["First", "Second"]
     assert await call.text() == "from second"
     assert models_sent(first) == models_sent(second) == ["shared"]

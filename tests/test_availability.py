@@ -159,3 +159,19 @@ def test_cli_chat_with_nothing_available_prints_one_line_of_advice(
     assert err.count("\n") == 1, err
     assert err.startswith("g4f-lite: error: no provider is available")
     assert "g4f-lite demo" in err
+
+
+async def test_a_local_server_without_declared_models_serves_what_it_lists(
+    server: OpenAIEmulator,
+) -> None:
+    # As a started Ollama: no models in the configuration, its own list decides.
+    config = {"providers": {"Local": {"kind": "openai", "base_url": server.url}}}
+    async with AsyncClient(config=config) as client:
+        result = await client.chat.completions.create(model="local-model", messages=HELLO)
+        assert result.provider == "Local"
+        with pytest.raises(errors.NoProviderAvailableError) as caught:
+            await client.chat.completions.create(model="not-pulled", messages=HELLO)
+    assert caught.value.excluded["Local"] == ["does not serve model 'not-pulled' (its server said)"]
+    # Asked once: the second request used the remembered list.
+    listings = [r for r in server.requests if r.path.endswith("/models")]
+    assert len(listings) == 1

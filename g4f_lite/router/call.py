@@ -24,7 +24,7 @@ from ..http import OwnedSession, connect_limit
 from ..policies import Timeouts
 from ..provider import BaseProvider, close_stream, provider_error
 from ..redact import scrub
-from ..selection import no_provider_error
+from ..selection import lists_models_live, no_provider_error
 from ..strategies import Ordered, Strategy
 from ..types import Chunk, Messages, ProviderHealth, text_of
 from .retrying import StopBeforeDeadline, retryable, retrying
@@ -227,6 +227,10 @@ class RoutedCall:
         opened = await self._open(streaming=False)
         return Answer(opened.parts or (), opened.provider.name)
 
+    def model_for(self, provider: type[BaseProvider]) -> str:
+        """The model id ``provider`` is called with (an alias gives each its own)."""
+        return self.model if self.routes is None else self.routes.get(provider, self.model)
+
     def messages_for(self, provider: type[BaseProvider]) -> Messages:
         """The conversation as ``provider`` receives it.
 
@@ -315,6 +319,21 @@ class RoutedCall:
             if why is not None:
                 down.add(provider)
                 excluded.setdefault(provider.name, []).append(f"not available: {why}")
+        # A local server that is up serves what it lists: ask it (cached).
+        asked = {
+            provider: model
+            for provider, kwargs in options.items()
+            if provider not in down
+            and (model := self.model_for(provider))
+            and lists_models_live(provider, kwargs)
+        }
+        served = await asyncio.gather(*(p.list_models(**options[p]) for p in asked))
+        for (provider, model), models in zip(asked.items(), served, strict=True):
+            if model not in models:
+                down.add(provider)
+                excluded.setdefault(provider.name, []).append(
+                    f"does not serve model {model!r} (its server said)"
+                )
         if down:
             self.candidates = [c for c in self.candidates if c not in down]
 
@@ -640,7 +659,7 @@ class RoutedCall:
             kwargs = {**kwargs, "stream": False}
         timeouts = self.timeouts
         # An alias's candidates each have their own model id.
-        model = self.model if self.routes is None else self.routes.get(provider, self.model)
+        model = self.model_for(provider)
         left = deadline - started if deadline is not None else None
         guard = Guard(timeouts.first_chunk, timeouts.idle, left)
         chunks: AsyncIterator[Chunk] | None = None

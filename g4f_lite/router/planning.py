@@ -30,6 +30,7 @@ from ..selection import (
     call_options,
     check_features,
     exclusions,
+    lists_models_live,
     no_provider_error,
     request_needs,
     resolve,
@@ -238,12 +239,19 @@ class Router:
     def _unprobed(
         self, candidates: list[type[BaseProvider]], kwargs: Mapping[str, Any]
     ) -> Unprobed | None:
-        """The candidates on local servers not probed lately, for the call to probe."""
+        """The candidates on local servers not probed (or asked for models) lately."""
         listening = self.availability.listening
         unknown = []
         for provider in candidates:
-            address = provider.probe_address(self.kwargs_for(provider, kwargs))
-            if address is not None and listening(address) is None:
+            options = self.kwargs_for(provider, kwargs)
+            address = provider.probe_address(options)
+            if address is not None and (
+                listening(address) is None
+                or (
+                    lists_models_live(provider, options)
+                    and provider.known_models(**options) is None
+                )
+            ):
                 unknown.append(provider)
         return (unknown, {}) if unknown else None
 
@@ -376,7 +384,9 @@ class Router:
                 excluded[provider.name] = ["disabled in the configuration"]
                 continue
             options = self.kwargs_for(provider, kwargs)
-            reasons = exclusions(provider, model, turns, stream, options, needs)
+            # A local server's own list decides its models, once it is asked.
+            live = bool(model) and lists_models_live(provider, options)
+            reasons = exclusions(provider, "" if live else model, turns, stream, options, needs)
             address = provider.probe_address(options)
             if address is not None:
                 listening = availability.listening(address)
@@ -384,6 +394,12 @@ class Router:
                     unprobed.append(provider)
                 elif not listening:
                     reasons.append(f"not available: {availability.why_not(provider, options)}")
+                elif live:
+                    known = provider.known_models(**options)
+                    if known is None:
+                        unprobed.append(provider)
+                    elif model not in known:
+                        reasons.append(f"does not serve model {model!r} (its server said)")
             if reasons:
                 excluded[provider.name] = reasons
             else:
