@@ -235,12 +235,12 @@ def no_provider_error(
     lacking keys, naming each would bury the one line that helps.
     """
     usable: list[str] = []
-    near: list[str] = []
+    near: list[str] = []  # would serve this model, given a key
     others: dict[str, Sequence[str]] = {}
     for name, why in excluded.items():
         if not any(reason.startswith(tuple(_UNREACHABLE)) for reason in why):
             usable.append(f"{name}: {', '.join(why)}")
-        elif all(reason.startswith(_MISSING_HERE) for reason in why):
+        elif model and all(reason.startswith("needs credentials") for reason in why):
             near.append(f"{name}: {', '.join(why)}")
         else:
             others[name] = why
@@ -248,9 +248,6 @@ def no_provider_error(
         near += [f"{name}: {', '.join(why)}" for name, why in others.items()]
         others = {}
     elif len(near) > _NAMED_UNUSABLE:
-        # A hosted service missing its key is the likelier fix than a local
-        # server that may or may not have the model: those are named first.
-        near.sort(key=lambda line: "needs credentials" not in line)
         others.update((line.split(":", 1)[0], ()) for line in near[_NAMED_UNUSABLE:])
         near = near[:_NAMED_UNUSABLE]
     parts = usable + near
@@ -269,10 +266,8 @@ def no_provider_error(
 
 
 # Up to this many providers that cannot be used are named (the others
-# counted); those that only lack a key or a server come first.
+# counted); those that would serve the model given a key come first.
 _NAMED_UNUSABLE = 3
-# What a user can fix on this machine (set a key, start a server).
-_MISSING_HERE = ("needs credentials", "not available:")
 
 
 def _count_unusable(excluded: Mapping[str, Sequence[str]], names: Iterable[str]) -> str:
