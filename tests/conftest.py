@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
 
 import pytest
 from g4f_lite_aiengine import forget_sites
@@ -74,3 +81,69 @@ async def openai_server() -> AsyncIterator[OpenAIEmulator]:
         api_key="sk-test", models=["emulated-model", "other-model"]
     ) as server:
         yield server
+
+
+# -- services: Redis and Chromium ------------------------------------------------------
+#
+# CI (.ci/run) installs Debian's redis-server and chromium, starts Redis on a
+# free loopback port and says so in G4F_LITE_TEST_REDIS; G4F_LITE_REQUIRE_SERVICES
+# turns a missing service into a failure instead of a skip.
+
+
+def _missing(what: str) -> NoReturn:
+    if os.environ.get("G4F_LITE_REQUIRE_SERVICES"):
+        pytest.fail(f"{what} is required (G4F_LITE_REQUIRE_SERVICES is set) but missing")
+    pytest.skip(f"{what} is not available")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis server on 127.0.0.1: CI's (``$G4F_LITE_TEST_REDIS``), else one started here.
+
+    Shared by the whole session: tests keep apart by key prefix, never by
+    flushing the database.
+    """
+    given = os.environ.get("G4F_LITE_TEST_REDIS")
+    if given:
+        yield given
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _missing("redis-server")
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as directory:
+        server = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", directory],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail("redis-server did not start within 10 s")
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium: CI's (``$G4F_LITE_TEST_CHROMIUM``), else the one on the PATH."""
+    path = os.environ.get("G4F_LITE_TEST_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        _missing("chromium")
+    return path
