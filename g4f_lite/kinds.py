@@ -163,6 +163,9 @@ class ProviderSettings(BaseModel):
         own_env = getattr(provider, "api_key_env", _UNSET)
         if self.api_key_env is not None and own_env is not _UNSET and own_env != self.api_key_env:
             overrides["api_key_env"] = self.api_key_env
+            if getattr(provider, "api_key_fallback_envs", ()):
+                # Gemini's GOOGLE_API_KEY too: the configured variable is the only one.
+                overrides["api_key_fallback_envs"] = ()
         return overrides
 
     def call_options(self) -> dict[str, Any]:

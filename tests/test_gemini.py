@@ -219,6 +219,22 @@ def test_gemini_api_key_comes_before_google_api_key(
     assert gemini_emulator.requests[0].headers["x-goog-api-key"] == "the-gemini-key"
 
 
+def test_the_presets_key_variable_overridden_replaces_both_of_googles(
+    gemini_emulator: GeminiEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pointed at a proxy with its own key: Google's keys must not go there.
+    monkeypatch.setenv("GOOGLE_API_KEY", "the-google-key")
+    monkeypatch.setenv("GEMINI_API_KEY", "the-gemini-key")
+    monkeypatch.delenv("PROXY_KEY", raising=False)
+    table = {"base_url": gemini_emulator.url, "api_key_env": "PROXY_KEY"}
+    with g4f_lite.Client(config={"providers": {"Gemini": table}}) as client:
+        with pytest.raises(NoProviderAvailableError):
+            client.chat.completions.create(MODEL, HELLO)
+        monkeypatch.setenv("PROXY_KEY", "the-proxy-key")
+        client.chat.completions.create(MODEL, HELLO)
+    assert [r.headers["x-goog-api-key"] for r in gemini_emulator.requests] == ["the-proxy-key"]
+
+
 async def test_a_declared_key_variable(
     gemini: GeminiEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

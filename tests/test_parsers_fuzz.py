@@ -139,7 +139,7 @@ async def _aiengine(response: FakeResponse, stream: bool) -> str:
 
 
 async def _openai(response: FakeResponse, stream: bool) -> str:
-    await OpenAICompatProvider._raise_for_status(response, frozenset())  # type: ignore[arg-type]
+    await OpenAICompatProvider.raise_for_status(response, frozenset())  # type: ignore[arg-type]
     if not stream:
         return await OpenAICompatProvider._read_completion(response, 4096)  # type: ignore[arg-type]
     parts = []

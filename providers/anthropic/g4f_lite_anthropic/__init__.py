@@ -27,23 +27,20 @@ that echoes the key in an error body has it replaced by ``***``).
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 from pydantic import Field, SecretStr, model_validator
 
 import g4f_lite
+from g4f_lite.api import APIProvider
 from g4f_lite.errors import (
-    BrokenLineError,
     InvalidMessagesError,
     LineTooLongError,
-    MissingCredentialsError,
     ProtocolError,
     TruncatedResponseError,
     UnsupportedFeatureError,
     UpstreamError,
-    error_for_status,
 )
 from g4f_lite.http import (
     DEFAULT_MAX_LINE_BYTES,
@@ -52,12 +49,11 @@ from g4f_lite.http import (
     get_session,
     iter_lines,
     loads_json,
-    parse_retry_after,
 )
 from g4f_lite.http import request_timeout as _request_timeout
 from g4f_lite.kinds import ProviderKind, ProviderSettings
 from g4f_lite.provider import TOOL_OPTIONS
-from g4f_lite.redact import scrub, secret_values
+from g4f_lite.redact import scrub
 from g4f_lite.types import (
     Chunk,
     Finish,
@@ -89,7 +85,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 #: ``max_tokens`` when the caller sets none: the API requires one.
 DEFAULT_MAX_TOKENS = 4096
 
-_ERROR_BODY_LIMIT = 64 * 1024
 _SAMPLING = frozenset(
     {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "user"}
 )
@@ -113,12 +108,6 @@ def _count(value: object) -> TypeGuard[int]:
     return type(value) is int and value >= 0
 
 
-def _secret(value: str | SecretStr | None) -> str | None:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return value or None
-
-
 class _Blocks:
     """The state of one streamed answer: which content block is what."""
 
@@ -133,7 +122,7 @@ class _Blocks:
         self.argued: set[int] = set()
 
 
-class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
+class AnthropicProvider(APIProvider):
     """Any server that speaks Anthropic's Messages API (``/v1/messages``).
 
     Per call: ``base_url=`` another API root, ``api_key=`` (a string or a
@@ -158,10 +147,6 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
 
     #: The API root, without ``/v1`` (as in Anthropic's SDK).
     base_url: ClassVar[str] = "https://api.anthropic.com"
-    #: Environment variable read for the API key at call time.
-    api_key_env: ClassVar[str | None] = None
-    # A key given in the configuration; a SecretStr so it never prints.
-    _api_key: ClassVar[SecretStr | None] = None
     #: Whether to ask the server for a stream by default.
     stream: ClassVar[bool] = True
     #: ``max_tokens`` sent when the caller sets none.
@@ -169,43 +154,11 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
     #: The ``anthropic-version`` header.
     anthropic_version: ClassVar[str] = ANTHROPIC_VERSION
 
-    # -- credentials -------------------------------------------------------
-
-    @classmethod
-    def resolve_api_key(cls, api_key: str | SecretStr | None = None) -> str | None:
-        """The key to send: ``api_key``, else the configured one, else ``$api_key_env``."""
-        key = _secret(api_key) or _secret(cls._api_key)
-        if key is None and cls.api_key_env:
-            key = os.environ.get(cls.api_key_env) or None
-        if key is None and cls.needs_auth:
-            where = f" or set ${cls.api_key_env}" if cls.api_key_env else ""
-            raise MissingCredentialsError(cls.name, f"needs an API key: pass api_key={where}")
-        return key
-
-    @classmethod
-    def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:
-        """Whether a key is at hand: passed, declared with the endpoint, or in ``$api_key_env``."""
-        return super().has_credentials(kwargs) or bool(
-            _secret(cls._api_key) or (cls.api_key_env and os.environ.get(cls.api_key_env))
-        )
-
-    @classmethod
-    def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
-        """The call's secrets, including a key read from the configuration or ``$api_key_env``."""
-        found = set(super().secret_values(kwargs))
-        try:
-            key = cls.resolve_api_key(kwargs.get("api_key"))
-        except MissingCredentialsError:
-            key = None
-        if key:
-            found.add(key)
-        return frozenset(found)
-
     @classmethod
     def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
         headers = {
             "Accept": accept,
-            "User-Agent": f"g4f-lite/{g4f_lite.__version__}",
+            "User-Agent": cls.user_agent(),
             "anthropic-version": cls.anthropic_version,
         }
         if key:
@@ -391,26 +344,6 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
     # -- errors ------------------------------------------------------------
 
     @classmethod
-    def _secrets(cls, key: str | None, proxy: str | None, root: str) -> frozenset[str]:
-        # Masked here, before any message is cut short: a cut could leave
-        # half a key that no later scrubbing recognises.
-        return secret_values({"api_key": key, "proxy": proxy, "base_url": root})
-
-    @classmethod
-    def _json(cls, data: bytes | bytearray, what: str, secrets: frozenset[str]) -> Any:
-        try:
-            return loads_json(data)
-        except JSONNestingError:
-            raise ProtocolError(cls.name, f"{what} is JSON nested too deep") from None
-        except ValueError:
-            shown = scrub(bytes(data[:80]).decode("utf-8", "replace"), secrets)
-            raise ProtocolError(cls.name, f"{what} is not JSON: {shown!r}") from None
-
-    @classmethod
-    def _broken(cls, line: bytes, reason: str, secrets: frozenset[str]) -> BrokenLineError:
-        return BrokenLineError(cls.name, scrub(line.decode("utf-8", "replace"), secrets), reason)
-
-    @classmethod
     def _upstream(cls, error: Any, secrets: frozenset[str]) -> UpstreamError:
         """The error for an ``error`` event or a ``{"type": "error"}`` body with HTTP 200."""
         kind = error.get("type") if isinstance(error, dict) else None
@@ -420,38 +353,6 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
             text = f"{kind}: {text}"
         return UpstreamError(
             cls.name, scrub(text, secrets), retryable=kind is None or kind in _RETRYABLE_ERRORS
-        )
-
-    @classmethod
-    async def _raise_for_status(
-        cls, response: aiohttp.ClientResponse, secrets: frozenset[str]
-    ) -> None:
-        """Raise the typed error for a non-2xx answer, its message scrubbed of ``secrets``."""
-        if response.status < 400:
-            return
-        body = await response.content.read(_ERROR_BODY_LIMIT)
-        # Scrub before parsing and shortening: a cut could leave half a key.
-        text = scrub(body.decode("utf-8", "replace"), secrets)
-        message, code = text, None
-        try:
-            data = loads_json(text)
-        except ValueError:  # JSONNestingError too: a hostile body is shown as text
-            data = None
-        if isinstance(data, dict):
-            error = data.get("error")
-            if isinstance(error, dict):
-                message = str(error.get("message") or "")
-                code = str(error["type"]) if error.get("type") else None
-            elif isinstance(error, str):
-                message = error
-            elif "message" in data:
-                message = str(data["message"])
-        raise error_for_status(
-            cls.name,
-            response.status,
-            message or response.reason or "",
-            code=code,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
 
     # -- calls -------------------------------------------------------------
@@ -469,17 +370,14 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
         """Ask the server for its models (``GET {base_url}/v1/models``, the first page)."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
-        secrets = cls._secrets(key, proxy, root)
-        session = await get_session()
-        async with session.get(
+        data = await cls.get_json(
             f"{root}/v1/models",
             headers=cls._headers(key, "application/json"),
             proxy=proxy,
-            timeout=_request_timeout(timeout),
-        ) as response:
-            await cls._raise_for_status(response, secrets)
-            body = await cls._read_body(response, _ERROR_BODY_LIMIT * 16)
-        data = cls._json(body, "the answer to GET /v1/models", secrets)
+            timeout=timeout,
+            secrets=cls.call_secrets(key, proxy, root),
+            what="the answer to GET /v1/models",
+        )
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(cls.name, "GET /v1/models answered without a 'data' list")
@@ -502,7 +400,7 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
         """Stream the answer. Without a model: ``default_model``, else the server's first."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
-        secrets = cls._secrets(key, proxy, root)
+        secrets = cls.call_secrets(key, proxy, root)
         use_stream = cls.stream if stream is None else stream
         options = {
             option: value
@@ -528,23 +426,16 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:
-            await cls._raise_for_status(response, secrets)
+            await cls.raise_for_status(response, secrets)
             if use_stream:
                 async for chunk in cls._iter_events(response, max_line_bytes, secrets):
                     yield chunk
             else:
-                body_bytes = await cls._read_body(response, max_line_bytes)
-                for chunk in cls._answer(cls._json(body_bytes, "the answer", secrets), secrets):
+                body_bytes = await cls.read_body(response, max_line_bytes)
+                for chunk in cls._answer(
+                    cls.parse_json(body_bytes, "the answer", secrets), secrets
+                ):
                     yield chunk
-
-    @classmethod
-    async def _read_body(cls, response: aiohttp.ClientResponse, max_bytes: int) -> bytearray:
-        body = bytearray()
-        while chunk := await response.content.read(64 * 1024):
-            body += chunk
-            if len(body) > max_bytes:
-                raise LineTooLongError(cls.name, max_bytes)
-        return body
 
     @classmethod
     async def _iter_events(
@@ -575,14 +466,14 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
             try:
                 event = loads_json(line[5:])
             except JSONNestingError:
-                raise cls._broken(line, "JSON nested too deep", secrets) from None
+                raise cls.broken_line(line, "JSON nested too deep", secrets) from None
             except ValueError:
-                raise cls._broken(line, "not JSON", secrets) from None
+                raise cls.broken_line(line, "not JSON", secrets) from None
             if not isinstance(event, dict):
-                raise cls._broken(line, "not a JSON object", secrets)
+                raise cls.broken_line(line, "not a JSON object", secrets)
             kind = event.get("type")
             if not isinstance(kind, str):
-                raise cls._broken(line, "no event 'type'", secrets)
+                raise cls.broken_line(line, "no event 'type'", secrets)
             try:
                 if kind == "message_start":
                     prompt_tokens = cls._prompt_tokens(event.get("message"))
@@ -609,9 +500,9 @@ class AnthropicProvider(g4f_lite.AsyncGeneratorProvider):
                 # `ping` and event types newer than this code are skipped: the
                 # API's versioning policy allows new event types at any time.
             except ValueError as exc:
-                raise cls._broken(line, str(exc), secrets) from None
+                raise cls.broken_line(line, str(exc), secrets) from None
         if plain is not None:
-            data = cls._json(b"\n".join(plain), "the answer", secrets)
+            data = cls.parse_json(b"\n".join(plain), "the answer", secrets)
             for chunk in cls._answer(data, secrets):
                 yield chunk
             return

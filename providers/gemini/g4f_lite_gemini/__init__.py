@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import os
 import re
 import secrets as _random
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -42,15 +41,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 
 import g4f_lite
+from g4f_lite.api import APIProvider
 from g4f_lite.errors import (
     AuthenticationError,
-    BrokenLineError,
     ConfigurationError,
     ContentFilterError,
     HTTPStatusError,
     InvalidMessagesError,
     LineTooLongError,
-    MissingCredentialsError,
     PermissionDeniedError,
     ProtocolError,
     ProviderError,
@@ -71,7 +69,7 @@ from g4f_lite.http import (
 from g4f_lite.http import request_timeout as _request_timeout
 from g4f_lite.kinds import ProviderKind, ProviderSettings
 from g4f_lite.provider import SAMPLING_OPTIONS
-from g4f_lite.redact import scrub, secret_values
+from g4f_lite.redact import scrub
 from g4f_lite.types import (
     Chunk,
     Finish,
@@ -108,7 +106,6 @@ _API_VERSION = "v1beta"
 _VERSIONED = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
 # What a model id may be: it becomes a path segment followed by ":method".
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_ERROR_BODY_LIMIT = 64 * 1024
 _MAX_MODEL_PAGES = 20
 # "user" has no Gemini counterpart: the router drops it before calling.
 _SAMPLING = SAMPLING_OPTIONS - {"user"}
@@ -132,12 +129,6 @@ _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?)s\s*")
 
 def _count(value: object) -> TypeGuard[int]:
     return type(value) is int and value >= 0
-
-
-def _secret(value: str | SecretStr | None) -> str | None:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return value or None
 
 
 def _api_root(base_url: str) -> str:
@@ -181,7 +172,7 @@ class _Reading:
         self.usage: Usage | None = None
 
 
-class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
+class GeminiProvider(APIProvider):
     """Google's Gemini API (``generateContent`` / ``streamGenerateContent``).
 
     Per call: ``base_url=`` another API root, ``api_key=`` (a string or a
@@ -205,53 +196,16 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
 
     #: The API root (``https://generativelanguage.googleapis.com``).
     base_url: ClassVar[str] = DEFAULT_BASE_URL
-    #: Environment variables read for the key at call time, the first set one wins.
-    api_key_envs: ClassVar[tuple[str, ...]] = KEY_ENVS
-    # A key given in the configuration; a SecretStr so it never prints.
-    _api_key: ClassVar[SecretStr | None] = None
+    api_key_env: ClassVar[str | None] = KEY_ENVS[0]
+    api_key_fallback_envs: ClassVar[tuple[str, ...]] = KEY_ENVS[1:]
     #: Whether to ask for a stream by default.
     stream: ClassVar[bool] = True
     #: Whether to ask thinking models for their thought summaries (``Reasoning``).
     include_thoughts: ClassVar[bool] = False
 
     @classmethod
-    def _env_key(cls) -> str | None:
-        for variable in cls.api_key_envs:
-            value = os.environ.get(variable)
-            if value:
-                return value
-        return None
-
-    @classmethod
-    def resolve_api_key(cls, api_key: str | SecretStr | None = None) -> str | None:
-        """The key to send: ``api_key``, else the configured one, else the first set variable."""
-        key = _secret(api_key) or _secret(cls._api_key) or cls._env_key()
-        if key is None and cls.needs_auth:
-            where = " or ".join(f"${v}" for v in cls.api_key_envs)
-            hint = f" or set {where}" if where else ""
-            raise MissingCredentialsError(cls.name, f"needs an API key: pass api_key={hint}")
-        return key
-
-    @classmethod
-    def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:
-        """Whether a key is at hand: passed, configured, or in one of :attr:`api_key_envs`."""
-        return super().has_credentials(kwargs) or bool(_secret(cls._api_key) or cls._env_key())
-
-    @classmethod
-    def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
-        """The call's secrets, including a key read from the configuration or the environment."""
-        found = set(super().secret_values(kwargs))
-        try:
-            key = cls.resolve_api_key(kwargs.get("api_key"))
-        except MissingCredentialsError:
-            key = None
-        if key:
-            found.add(key)
-        return frozenset(found)
-
-    @classmethod
     def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept, "User-Agent": f"g4f-lite/{g4f_lite.__version__}"}
+        headers = {"Accept": accept, "User-Agent": cls.user_agent()}
         if key:
             headers["x-goog-api-key"] = key
         return headers
@@ -498,33 +452,14 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
         return error_for_status(cls.name, status, message, code=code, retry_after=retry_after)
 
     @classmethod
-    async def _raise_for_status(
-        cls, response: aiohttp.ClientResponse, secrets: frozenset[str]
-    ) -> None:
-        if response.status < 400:
-            return
-        body = await response.content.read(_ERROR_BODY_LIMIT)
-        # Scrub before parsing and shortening: a cut could leave half a key.
-        text = scrub(body.decode("utf-8", "replace"), secrets)
-        try:
-            data = loads_json(text)
-        except ValueError:  # JSONNestingError too: a hostile body is shown as text
-            data = None
+    def status_error(
+        cls, status: int, data: Any, text: str, reason: str, retry_after: float | None
+    ) -> ProviderError:
+        """The typed error for a non-2xx answer: Google's ``{"error": {...}}`` (see ``_error``)."""
         if isinstance(data, list) and data:  # the stream method without alt=sse
             data = data[0]
         error: Any = data.get("error") if isinstance(data, dict) else None
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise cls._error(error or text, response.status, retry_after, response.reason or "")
-
-    @classmethod
-    def _json(cls, data: bytes | bytearray, what: str, secrets: frozenset[str]) -> Any:
-        try:
-            return loads_json(data)
-        except JSONNestingError:
-            raise ProtocolError(cls.name, f"{what} is JSON nested too deep") from None
-        except ValueError:
-            shown = scrub(bytes(data[:80]).decode("utf-8", "replace"), secrets)
-            raise ProtocolError(cls.name, f"{what} is not JSON: {shown!r}") from None
+        return cls._error(error or text, status, retry_after, reason)
 
     # -- the answer ----------------------------------------------------------
 
@@ -649,7 +584,7 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
         """Ask the API for the models that can ``generateContent`` (``GET .../models``)."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
-        secrets = secret_values({"api_key": key, "proxy": proxy, "base_url": root})
+        secrets = cls.call_secrets(key, proxy, root)
         session = await get_session()
         models: list[str] = []
         params = {"pageSize": "1000"}
@@ -661,9 +596,9 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
                 proxy=proxy,
                 timeout=_request_timeout(timeout),
             ) as response:
-                await cls._raise_for_status(response, secrets)
-                body = await cls._read_body(response, _ERROR_BODY_LIMIT * 16)
-            data = cls._json(body, "the answer to GET /models", secrets)
+                await cls.raise_for_status(response, secrets)
+                body = await cls.read_body(response, cls.error_body_limit * 16)
+            data = cls.parse_json(body, "the answer to GET /models", secrets)
             items = data.get("models", []) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise ProtocolError(cls.name, "GET /models answered without a 'models' list")
@@ -697,7 +632,7 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
         """Stream the answer. Without a model (and no ``default_model``), the API's first."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
-        secrets = secret_values({"api_key": key, "proxy": proxy, "base_url": root})
+        secrets = cls.call_secrets(key, proxy, root)
         use_stream = cls.stream if stream is None else stream
         thoughts = cls.include_thoughts if include_thoughts is None else include_thoughts
         body = cls._body(messages, thoughts, kwargs)
@@ -717,13 +652,15 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:
-            await cls._raise_for_status(response, secrets)
+            await cls.raise_for_status(response, secrets)
             if use_stream:
                 async for chunk in cls._iter_events(response, max_line_bytes, secrets):
                     yield chunk
             else:
-                body_bytes = await cls._read_body(response, max_line_bytes)
-                for chunk in cls._answer(cls._json(body_bytes, "the answer", secrets), secrets):
+                body_bytes = await cls.read_body(response, max_line_bytes)
+                for chunk in cls._answer(
+                    cls.parse_json(body_bytes, "the answer", secrets), secrets
+                ):
                     yield chunk
 
     @classmethod
@@ -763,17 +700,19 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
             try:
                 event = loads_json(line[5:].strip())
             except JSONNestingError:
-                raise cls._broken(line, "JSON nested too deep", secrets) from None
+                raise cls.broken_line(line, "JSON nested too deep", secrets) from None
             except ValueError:
-                raise cls._broken(line, "not JSON", secrets) from None
+                raise cls.broken_line(line, "not JSON", secrets) from None
             try:
                 chunks = cls._read(event, reading, secrets)
             except ValueError as exc:
-                raise cls._broken(line, str(exc), secrets) from None
+                raise cls.broken_line(line, str(exc), secrets) from None
             for chunk in chunks:
                 yield chunk
         if plain is not None:
-            for chunk in cls._answer(cls._json(b"\n".join(plain), "the answer", secrets), secrets):
+            for chunk in cls._answer(
+                cls.parse_json(b"\n".join(plain), "the answer", secrets), secrets
+            ):
                 yield chunk
             return
         if reading.finish is None:
@@ -781,19 +720,6 @@ class GeminiProvider(g4f_lite.AsyncGeneratorProvider):
         await drain(response)
         for chunk in cls._ending(reading):
             yield chunk
-
-    @classmethod
-    def _broken(cls, line: bytes, reason: str, secrets: frozenset[str]) -> BrokenLineError:
-        return BrokenLineError(cls.name, scrub(line.decode("utf-8", "replace"), secrets), reason)
-
-    @classmethod
-    async def _read_body(cls, response: aiohttp.ClientResponse, max_bytes: int) -> bytearray:
-        body = bytearray()
-        while chunk := await response.content.read(64 * 1024):
-            body += chunk
-            if len(body) > max_bytes:
-                raise LineTooLongError(cls.name, max_bytes)
-        return body
 
 
 class GeminiEndpoint(ProviderSettings):
@@ -835,7 +761,9 @@ def make_provider(name: str, endpoint: GeminiEndpoint) -> type[GeminiProvider]:
         "name": name,
         "url": endpoint.base_url,
         "base_url": endpoint.base_url,
-        "api_key_envs": (endpoint.api_key_env,) if endpoint.api_key_env else KEY_ENVS,
+        # A configured variable replaces both of Google's: that key is the one meant.
+        "api_key_env": endpoint.api_key_env or KEY_ENVS[0],
+        "api_key_fallback_envs": () if endpoint.api_key_env else KEY_ENVS[1:],
         "_api_key": endpoint.api_key,
         "needs_auth": endpoint.needs_auth,
         "working": endpoint.working,

@@ -24,21 +24,18 @@ that echoes the key in an error body has it replaced by ``***``).
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 import g4f_lite
+from g4f_lite.api import APIProvider
 from g4f_lite.errors import (
-    BrokenLineError,
     LineTooLongError,
-    MissingCredentialsError,
     ProtocolError,
     TruncatedResponseError,
     UpstreamError,
-    error_for_status,
 )
 from g4f_lite.http import (
     DEFAULT_MAX_LINE_BYTES,
@@ -47,12 +44,11 @@ from g4f_lite.http import (
     get_session,
     iter_lines,
     loads_json,
-    parse_retry_after,
 )
 from g4f_lite.http import request_timeout as _request_timeout
 from g4f_lite.kinds import ProviderKind, ProviderSettings
 from g4f_lite.provider import SAMPLING_OPTIONS, TOOL_OPTIONS
-from g4f_lite.redact import scrub, secret_values
+from g4f_lite.redact import scrub
 from g4f_lite.types import Chunk, Finish, FinishReason, Messages, Reasoning, ToolCallDelta, Usage
 
 from .presets import PRESETS, Preset
@@ -74,7 +70,6 @@ __all__ = [
 # Passed through as given (when not None) to every endpoint: its class
 # declares tools and JSON mode.
 _FEATURE_OPTIONS = TOOL_OPTIONS | {"response_format"}
-_ERROR_BODY_LIMIT = 64 * 1024
 # finish_reason values as servers send them; "function_call" is the legacy
 # name of "tool_calls". Others (llama.cpp's "eos"...) end the answer unnamed.
 _FINISH: dict[str, FinishReason] = {
@@ -90,13 +85,7 @@ def _count(value: object) -> TypeGuard[int]:
     return type(value) is int and value >= 0
 
 
-def _secret(value: str | SecretStr | None) -> str | None:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return value or None
-
-
-class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
+class OpenAICompatProvider(APIProvider):
     """Any server that speaks OpenAI's ``/v1/chat/completions``.
 
     Per call: ``base_url=`` another endpoint, ``api_key=`` (a string or a
@@ -117,77 +106,11 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
     supports_json_mode = True
     sampling_options: ClassVar[frozenset[str]] = SAMPLING_OPTIONS
 
-    #: The API root, ending in ``/v1`` for most servers.
-    base_url: ClassVar[str] = ""
-    #: Environment variable read for the API key at call time.
-    api_key_env: ClassVar[str | None] = None
-    # A key given in the configuration; a SecretStr so it never prints.
-    _api_key: ClassVar[SecretStr | None] = None
     #: Whether to ask the server for a stream by default.
     stream: ClassVar[bool] = True
     #: Whether a streamed request asks for usage (``stream_options:
     #: {"include_usage": true}``); off for servers that reject the field.
     stream_usage: ClassVar[bool] = True
-
-    @classmethod
-    def resolve_api_key(cls, api_key: str | SecretStr | None = None) -> str | None:
-        """The key to send: ``api_key``, else the configured one, else ``$api_key_env``."""
-        key = _secret(api_key) or _secret(cls._api_key)
-        if key is None and cls.api_key_env:
-            key = os.environ.get(cls.api_key_env) or None
-        if key is None and cls.needs_auth:
-            where = f" or set ${cls.api_key_env}" if cls.api_key_env else ""
-            raise MissingCredentialsError(cls.name, f"needs an API key: pass api_key={where}")
-        return key
-
-    @classmethod
-    def has_credentials(cls, kwargs: Mapping[str, Any]) -> bool:
-        """Whether a key is at hand: passed, declared with the endpoint, or in ``$api_key_env``.
-
-        A provider declared with ``api_key=`` (``declare_provider``) carries its
-        key in the class, not in each call's arguments: the router must see it
-        to route to the provider by model.
-        """
-        return super().has_credentials(kwargs) or bool(
-            _secret(cls._api_key) or (cls.api_key_env and os.environ.get(cls.api_key_env))
-        )
-
-    @classmethod
-    def secret_values(cls, kwargs: Mapping[str, Any]) -> frozenset[str]:
-        """The call's secrets, including a key read from the configuration or ``$api_key_env``.
-
-        The framework masks these in every error the call raises, whatever
-        text the server echoed (a 200 ``{"error": ...}`` body, a mid-stream
-        error event, a 401 body).
-        """
-        found = set(super().secret_values(kwargs))
-        try:
-            key = cls.resolve_api_key(kwargs.get("api_key"))
-        except MissingCredentialsError:
-            key = None
-        if key:
-            found.add(key)
-        return frozenset(found)
-
-    @classmethod
-    def _secrets(cls, key: str | None, proxy: str | None, root: str) -> frozenset[str]:
-        # Masked here, before any message is cut short: a cut could leave
-        # half a key that no later scrubbing recognises.
-        return secret_values({"api_key": key, "proxy": proxy, "base_url": root})
-
-    @classmethod
-    def _json(cls, data: bytes | bytearray, what: str, secrets: frozenset[str]) -> Any:
-        try:
-            return loads_json(data)
-        except JSONNestingError:
-            raise ProtocolError(cls.name, f"{what} is JSON nested too deep") from None
-        except ValueError:
-            shown = scrub(bytes(data[:80]).decode("utf-8", "replace"), secrets)
-            raise ProtocolError(cls.name, f"{what} is not JSON: {shown!r}") from None
-
-    @classmethod
-    def _broken(cls, line: bytes, reason: str, secrets: frozenset[str]) -> BrokenLineError:
-        return BrokenLineError(cls.name, scrub(line.decode("utf-8", "replace"), secrets), reason)
 
     @classmethod
     def _upstream(cls, error: Any, secrets: frozenset[str]) -> UpstreamError:
@@ -199,48 +122,11 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
 
     @classmethod
     def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept, "User-Agent": f"g4f-lite/{g4f_lite.__version__}"}
+        headers = {"Accept": accept, "User-Agent": cls.user_agent()}
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    @classmethod
-    async def _raise_for_status(
-        cls, response: aiohttp.ClientResponse, secrets: frozenset[str]
-    ) -> None:
-        """Raise the typed error for a non-2xx answer, its message scrubbed of ``secrets``."""
-        if response.status < 400:
-            return
-        body = await response.content.read(_ERROR_BODY_LIMIT)
-        # Scrub before parsing and shortening: a cut could leave half a key.
-        text = scrub(body.decode("utf-8", "replace"), secrets)
-        message, code = text, None
-        try:
-            data = loads_json(text)
-        except ValueError:  # JSONNestingError too: a hostile body is shown as text
-            data = None
-        if isinstance(data, dict):
-            error = data.get("error")
-            if isinstance(error, dict):
-                message = str(error.get("message") or "")
-                raw_code = error.get("code") or error.get("type")
-                code = str(raw_code) if raw_code else None
-            elif isinstance(error, str):  # llama.cpp and some proxies
-                message = error
-            elif "message" in data:
-                message = str(data["message"])
-        raise error_for_status(
-            cls.name,
-            response.status,
-            message or response.reason or "",
-            code=code,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
-
-    # Live model lists per (provider, API root): (monotonic expiry, models).
-    # Shared by every endpoint class; a failed listing is remembered briefly
-    # too, so that a listing of many providers does not wait on a dead one
-    # at every request.
     @classmethod
     async def fetch_models(
         cls,
@@ -254,17 +140,14 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         """Ask the server for its models (``GET {base_url}/models``) now; errors are raised."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
-        secrets = cls._secrets(key, proxy, root)
-        session = await get_session()
-        async with session.get(
+        data = await cls.get_json(
             f"{root}/models",
             headers=cls._headers(key, "application/json"),
             proxy=proxy,
-            timeout=_request_timeout(timeout),
-        ) as response:
-            await cls._raise_for_status(response, secrets)
-            body = await cls._read_body(response, _ERROR_BODY_LIMIT * 16)
-        data = cls._json(body, "the answer to GET /models", secrets)
+            timeout=timeout,
+            secrets=cls.call_secrets(key, proxy, root),
+            what="the answer to GET /models",
+        )
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(cls.name, "GET /models answered without a 'data' list")
@@ -287,7 +170,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         """Stream the answer. Without a model (and no ``default_model``), the server's first."""
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
-        secrets = cls._secrets(key, proxy, root)
+        secrets = cls.call_secrets(key, proxy, root)
         use_stream = cls.stream if stream is None else stream
         if not model:
             model = cls.default_model or ""
@@ -312,7 +195,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:
-            await cls._raise_for_status(response, secrets)
+            await cls.raise_for_status(response, secrets)
             if use_stream:
                 async for chunk in cls._iter_events(response, max_line_bytes, secrets):
                     yield chunk
@@ -365,16 +248,16 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             try:
                 event = loads_json(payload)
             except JSONNestingError:
-                raise cls._broken(line, "JSON nested too deep", secrets) from None
+                raise cls.broken_line(line, "JSON nested too deep", secrets) from None
             except ValueError:
-                raise cls._broken(line, "not JSON", secrets) from None
+                raise cls.broken_line(line, "not JSON", secrets) from None
             if not isinstance(event, dict):
-                raise cls._broken(line, "not a JSON object", secrets)
+                raise cls.broken_line(line, "not a JSON object", secrets)
             if "error" in event:
                 raise cls._upstream(event["error"], secrets)
             choices = event.get("choices")
             if not isinstance(choices, list):
-                raise cls._broken(line, "no 'choices'", secrets)
+                raise cls.broken_line(line, "no 'choices'", secrets)
             for choice in choices:
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
@@ -392,7 +275,7 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                             for call in cls._tool_call_deltas(calls):
                                 yield call
                         except ValueError as exc:
-                            raise cls._broken(line, str(exc), secrets) from None
+                            raise cls.broken_line(line, str(exc), secrets) from None
                 reason = choice.get("finish_reason")
                 if reason:
                     finished = True
@@ -403,9 +286,9 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
                 try:
                     yield cls._usage(usage)
                 except ValueError as exc:
-                    raise cls._broken(line, str(exc), secrets) from None
+                    raise cls.broken_line(line, str(exc), secrets) from None
         if plain is not None:
-            data = cls._json(b"\n".join(plain), "the answer", secrets)
+            data = cls.parse_json(b"\n".join(plain), "the answer", secrets)
             for chunk in cls._answer(data, secrets):
                 yield chunk
             return
@@ -413,15 +296,6 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
             raise TruncatedResponseError(
                 cls.name, "the stream closed without a finish_reason or [DONE]"
             )
-
-    @classmethod
-    async def _read_body(cls, response: aiohttp.ClientResponse, max_bytes: int) -> bytearray:
-        body = bytearray()
-        while chunk := await response.content.read(64 * 1024):
-            body += chunk
-            if len(body) > max_bytes:
-                raise LineTooLongError(cls.name, max_bytes)
-        return body
 
     @classmethod
     async def _read_completion(
@@ -441,8 +315,8 @@ class OpenAICompatProvider(g4f_lite.AsyncGeneratorProvider):
         max_bytes: int,
         secrets: frozenset[str] = frozenset(),
     ) -> list[Chunk]:
-        body = await cls._read_body(response, max_bytes)
-        return cls._answer(cls._json(body, "the answer", secrets), secrets)
+        body = await cls.read_body(response, max_bytes)
+        return cls._answer(cls.parse_json(body, "the answer", secrets), secrets)
 
     @classmethod
     def _answer(cls, data: Any, secrets: frozenset[str]) -> list[Chunk]:
