@@ -144,7 +144,7 @@ def main() -> None:
         if raw is not None:
             line += f"  {raw / instructions:5.2f}x raw"
         peer = PAIRS.get(mode)
-        if peer in per_request:
+        if peer is not None and peer in per_request:
             line += f"  {instructions / per_request[peer]:5.2f}x the cost of {LABELS[peer]}"
         print(line)
 
