@@ -168,6 +168,31 @@ async def test_state_reports_traffic_health_and_scrubbed_errors(server: Server) 
 
 
 @on_module_loop
+async def test_a_stream_broken_after_its_first_chunk_counts_as_a_failure(
+    server: Server, good: OpenAIEmulator
+) -> None:
+    good.faults.append(Fault.drop(after=2))
+    body = {
+        "model": "",
+        "provider": "Good",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{server.url}/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}
+        ) as response,
+    ):
+        assert response.status == 200  # the headers went out with the first chunk
+        assert b'"error"' in await response.read()
+    rows = {p["name"]: p for p in (await get_state(server))[1]["providers"]}
+    assert rows["Good"]["requests"] == rows["Good"]["failures"] == 1
+    assert rows["Good"]["latencies_ms"] == []
+    assert rows["Good"]["errors"][0]["message"].startswith("PartialResponseError")
+
+
+@on_module_loop
 async def test_page_and_assets_are_served_without_the_key(server: Server) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{origin(server)}/dashboard") as response:

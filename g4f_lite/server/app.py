@@ -1,8 +1,10 @@
 """The aiohttp application behind ``g4f-lite serve``.
 
 Endpoints: ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models``,
-``GET /v1/providers`` (extension: capabilities and live health) and
-``GET /health``. Every error is an OpenAI-shaped ``{"error": {...}}`` body.
+``GET /v1/providers`` (extension: capabilities and live health),
+``GET /health``, and the live dashboard: ``GET /dashboard`` (a static page)
+and ``GET /v1/dashboard/state`` (its data; see :mod:`.dashboard`). Every
+error is an OpenAI-shaped ``{"error": {...}}`` body.
 
 Security defaults: binds 127.0.0.1; optional bearer key compared in constant
 time; request bodies limited in size and nesting depth; strict field types; a
