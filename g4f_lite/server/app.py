@@ -1,8 +1,10 @@
 """The aiohttp application behind ``g4f-lite serve``.
 
 Endpoints: ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models``,
-``GET /v1/providers`` (extension: capabilities and live health) and
-``GET /health``. Every error is an OpenAI-shaped ``{"error": {...}}`` body.
+``GET /v1/providers`` (extension: capabilities and live health),
+``GET /health``, and the live dashboard: ``GET /dashboard`` (a static page)
+and ``GET /v1/dashboard/state`` (its data; see :mod:`.dashboard`). Every
+error is an OpenAI-shaped ``{"error": {...}}`` body.
 
 Security defaults: binds 127.0.0.1; optional bearer key compared in constant
 time; request bodies limited in size and nesting depth; strict field types; a
@@ -43,6 +45,7 @@ from ..models import list_models as served_models
 from ..provider import close_stream
 from ..router import RoutedCall, Router, default_router
 from ..types import Chunk, Finish, FinishReason, ProviderInfo, ToolCallDelta, Usage
+from . import dashboard
 from ._errors import ApiError, api_error, validation_error
 from ._usage import USAGE_HEADER, estimate_usage
 from .limits import GuardedRunner
@@ -56,6 +59,7 @@ from .models import (
     ServedProvider,
 )
 from .selfroute import OwnAddress
+from .stats import RequestStats
 
 __all__ = [
     "API_KEY_ENV",
@@ -146,6 +150,9 @@ def _problem(error: Any) -> str:
 _SETTINGS_KEY: web.AppKey[ServerSettings] = web.AppKey("g4f_lite_settings")
 _ROUTER_KEY: web.AppKey[Router | None] = web.AppKey("g4f_lite_router")
 _OWN_KEY: web.AppKey[OwnAddress] = web.AppKey("g4f_lite_own_address")
+_STATS_KEY: web.AppKey[RequestStats] = web.AppKey("g4f_lite_request_stats")
+_CALL_KEY: web.RequestKey[RoutedCall] = web.RequestKey("g4f_lite_call", RoutedCall)
+_STREAM_ERROR_KEY: web.RequestKey[Exception] = web.RequestKey("g4f_lite_stream_error", Exception)
 
 
 class _Problem(Exception):
@@ -641,6 +648,7 @@ async def _stream(
         except Exception as exc:
             if isinstance(exc, ConnectionResetError):
                 raise  # the client went away: nothing to tell it
+            request[_STREAM_ERROR_KEY] = exc
             # Headers are sent: the failure becomes an error event (the openai
             # SDK raises APIError for it), and no [DONE] follows.
             error = api_error(exc).with_request_id(request_id)
@@ -697,6 +705,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[_SETTINGS_KEY]
     chat = await _read_body(request, settings.max_body_bytes)
     call = await _plan(_router(request), chat, settings.timeout, request.app[_OWN_KEY])
+    request[_CALL_KEY] = call
     if chat.stream:
         return await _stream(request, call, chat)
     answer = await call.answer()
@@ -714,6 +723,74 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     return web.Response(
         body=completion.model_dump_json(), content_type="application/json", headers=headers
     )
+
+
+async def _recorded_chat_completions(request: web.Request) -> web.StreamResponse:
+    """:func:`_chat_completions`, counted once in the dashboard's stats when it ends."""
+    stats = request.app[_STATS_KEY]
+    started = stats.clock()
+    try:
+        response = await _chat_completions(request)
+    except Exception as exc:
+        call = request.get(_CALL_KEY)
+        stats.record_outcome(
+            call.answered_by if call is not None else None,
+            stats.clock() - started,
+            exc,
+            lambda: server_secrets(request.app[_SETTINGS_KEY].api_key),
+        )
+        raise
+    call = request.get(_CALL_KEY)
+    if call is not None and response.status != 499:  # 499: the client left, no verdict
+        stats.record_outcome(
+            call.answered_by,
+            stats.clock() - started,
+            request.get(_STREAM_ERROR_KEY),
+            lambda: server_secrets(request.app[_SETTINGS_KEY].api_key),
+        )
+    return response
+
+
+# -- dashboard -----------------------------------------------------------------
+
+# The page loads its script and style from itself only, and talks to this server only.
+_DASHBOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+async def _dashboard_page(request: web.Request) -> web.Response:
+    page = dashboard.page(request.app[_SETTINGS_KEY].api_key is not None)
+    return web.Response(body=page, content_type="text/html", headers=_DASHBOARD_HEADERS)
+
+
+async def _dashboard_asset(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in dashboard.ASSETS:
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=dashboard.asset(name),
+        content_type=dashboard.ASSETS[name],
+        headers=_DASHBOARD_HEADERS,
+    )
+
+
+async def _dashboard_state(request: web.Request) -> web.Response:
+    router = _router(request)
+    loops, own = _loops(request), request.app[_OWN_KEY]
+    state = dashboard.build_state(
+        await _enabled_infos(request),
+        request.app[_STATS_KEY],
+        configured=router.config.providers,
+        excluded={name: own.reason(target) for name, target in loops.items()},
+        secrets=server_secrets(request.app[_SETTINGS_KEY].api_key),
+    )
+    return _json(state)
 
 
 # -- listings ------------------------------------------------------------------
@@ -821,11 +898,15 @@ def create_app(
     app[_SETTINGS_KEY] = settings
     app[_ROUTER_KEY] = router
     app[_OWN_KEY] = OwnAddress()
-    app.router.add_post("/v1/chat/completions", _chat_completions)
+    app[_STATS_KEY] = RequestStats()
+    app.router.add_post("/v1/chat/completions", _recorded_chat_completions)
     app.router.add_post("/v1/completions", _legacy_completions)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/providers", _providers)
     app.router.add_get("/health", _health)
+    app.router.add_get("/dashboard", _dashboard_page)
+    app.router.add_get("/dashboard/{name}", _dashboard_asset)
+    app.router.add_get("/v1/dashboard/state", _dashboard_state)
     app.on_cleanup.append(_close_sessions)
     return app
 
