@@ -21,6 +21,7 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
         (r"name one explicitly with provider=\.\.\.", "name one with -p NAME"),
+        (r"name it explicitly to use it anyway", "name it with -p to use it anyway"),
         (r"name one explicitly with model='Provider/model'", "name one with -m PROVIDER/MODEL"),
         (r"or provider=None to let the router choose", "or leave out -p to let the router choose"),
         (r"provider=None", "no -p"),
