@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 from .. import __version__
 
@@ -84,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, **kwargs: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, **kwargs)  # type: ignore[arg-type]
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, **kwargs)
         _global_options(sub, argparse.SUPPRESS)
         return sub
 
