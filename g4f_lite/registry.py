@@ -52,6 +52,7 @@ __all__ = [
     "KindEntry",
     "Registry",
     "RegistryView",
+    "check_flag_filter",
     "get_provider",
     "register",
     "registry",
@@ -480,6 +481,11 @@ class Registry:
             "supports_vision": supports_vision,
             "supports_json_mode": supports_json_mode,
         }
+        for flag, value in flags.items():
+            check_flag_filter(flag, value)
+        for name, text in (("model", model), ("plugin", plugin)):
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"{name} must be a string or None, got {text!r}")
         wanted = {flag: value for flag, value in flags.items() if value is not None}
         return [
             entry
@@ -488,6 +494,16 @@ class Registry:
             and (model is None or entry.provider.supports_model(model))
             and (plugin is None or _normalise(entry.plugin) == _normalise(plugin))
         ]
+
+
+def check_flag_filter(name: str, value: object) -> None:
+    """Refuse a flag filter that is not ``True``, ``False`` or ``None``.
+
+    ``working="yes"`` or ``working=1`` would otherwise compare unequal to
+    every flag and silently match nothing.
+    """
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{name} must be True, False or None, got {value!r}")
 
 
 class RegistryView(Registry):

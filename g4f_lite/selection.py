@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
+import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 from .errors import ConfigurationError, NoProviderAvailableError, UnsupportedFeatureError
+from .kinds import ProviderSettings
 from .provider import SAMPLING_OPTIONS, TOOL_OPTIONS, BaseProvider
 from .registry import Registry
 from .registry import registry as default_registry
@@ -97,8 +102,13 @@ def call_options(provider: type[BaseProvider], kwargs: dict[str, Any]) -> dict[s
     (with a debug line); so are tool options and ``response_format`` for a
     provider without the capability, which the router only lets through when
     they ask for nothing (e.g. ``tool_choice="none"`` and no tools). ``None``
-    values of these options are dropped for every provider.
+    values of these options are dropped for every provider. A key that is
+    none of these but close to one (``temprature``) gets a warning naming
+    the match, once per key; it is still passed on, as any provider
+    option is.
     """
+    if not _COMMON_OPTIONS.issuperset(kwargs):
+        _warn_misspelled(provider, kwargs)
     if REQUEST_OPTIONS.isdisjoint(kwargs):
         return kwargs
     result = dict(kwargs)
@@ -118,6 +128,62 @@ def call_options(provider: type[BaseProvider], kwargs: dict[str, Any]) -> dict[s
             del result[key]
             logger.debug("provider %s has no JSON mode; dropped %s", provider.name, key)
     return result
+
+
+# Options any provider may be given: the request options and the settings
+# of a [providers.NAME] table (base_url, api_key, proxy, timeout...).
+_COMMON_OPTIONS = REQUEST_OPTIONS | frozenset(ProviderSettings.model_fields) | {"stream"}
+# Close enough to be a typo: "temprature" and "max_token" are; "top_k"
+# (a real option of some providers) is not "top_p".
+_TYPO_CUTOFF = 0.85
+# (provider, key) pairs already looked at, so difflib runs once per pair,
+# and the keys already warned about, so each is reported once.
+_CHECKED: set[tuple[type[BaseProvider], str]] = set()
+_WARNED: set[str] = set()
+_TYPO_LOCK = threading.Lock()
+
+
+def _provider_options(provider: type[BaseProvider]) -> set[str]:
+    """The keyword arguments ``provider.create_async_generator`` names."""
+    method = getattr(provider, "create_async_generator", None)
+    try:
+        parameters = inspect.signature(method).parameters if method else {}
+    except (TypeError, ValueError):  # a builtin or a callable without one
+        return set()
+    return {
+        name
+        for name, parameter in parameters.items()
+        if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def _warn_misspelled(provider: type[BaseProvider], kwargs: Mapping[str, Any]) -> None:
+    """Warn about an option that looks like a misspelled known one (once per key)."""
+    with _TYPO_LOCK:
+        keys = [key for key in kwargs if (provider, key) not in _CHECKED]
+        _CHECKED.update((provider, key) for key in keys)
+    keys = [key for key in keys if key not in _COMMON_OPTIONS]
+    if not keys:
+        return
+    own = _provider_options(provider)
+    known = sorted(_COMMON_OPTIONS | own)
+    for key in keys:
+        if key in own:
+            continue
+        matches = difflib.get_close_matches(key, known, n=1, cutoff=_TYPO_CUTOFF)
+        if not matches:
+            continue  # an option only some provider knows: passed on, said nothing
+        match = matches[0]
+        with _TYPO_LOCK:
+            if key in _WARNED:
+                continue
+            _WARNED.add(key)
+        warnings.warn(
+            f"unknown option {key!r} (given for provider {provider.name}): "
+            f"did you mean {match!r}? It is passed on as is, and most likely ignored",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 #: One provider: its registered name (case-insensitive) or its class.

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal, TypeAlias, overload
 
 from .._portal import portal
+from ..registry import check_flag_filter
 from ..router import ProvidersArg, RoutedCall, Router, Timeouts
 from ..strategies import StrategyArg
 from ..types import ProviderInfo
@@ -252,8 +253,10 @@ def providers(
     ``available`` and the provider's live ``health`` (at its
     default target) and ``targets`` (every target called so far) as the
     default client sees them; credentials in a provider's ``url``
-    (``http://user:pass@host``) are masked.
+    (``http://user:pass@host``) are masked. A filter that is not ``True``,
+    ``False`` or ``None`` (``working="yes"``) is a ``TypeError``.
     """
+    check_flag_filter("available", available)
     return default_client().providers(
         working=working,
         needs_auth=needs_auth,

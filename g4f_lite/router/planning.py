@@ -22,7 +22,7 @@ from ..events import Listener, RouterEvent
 from ..health import HealthStore, default_health_store, health_key, target_health
 from ..policies import RetryPolicy, Timeouts, check_non_negative, check_positive
 from ..provider import BaseProvider
-from ..registry import Registry
+from ..registry import Registry, check_flag_filter
 from ..registry import registry as default_registry
 from ..selection import (
     Feature,
@@ -502,6 +502,7 @@ class Router:
         target called so far; credentials in URLs are masked. ``available``
         keeps only the providers whose availability is that value.
         """
+        check_flag_filter("available", available)
         now, current = self.clock.now(), self.config
         result = []
         for entry in self.registry.find(**filters):

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import Sequence
 
 from ._aiengine import AIEngineEmulator
 
@@ -29,9 +30,17 @@ async def _serve(args: argparse.Namespace) -> None:
         await asyncio.Event().wait()
 
 
-def main() -> None:
-    """Parse arguments and serve."""
-    parser = argparse.ArgumentParser(prog="python -m g4f_lite.testing", description=__doc__)
+# The module docstring is reStructuredText; --help shows plain text.
+_DESCRIPTION = (
+    "Serve the AI Engine emulator until interrupted. The site's URL is the first line "
+    "on standard output (for scripts); a line for people on standard error says how "
+    "to use it."
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse arguments (``argv``, else the command line's) and serve."""
+    parser = argparse.ArgumentParser(prog="python -m g4f_lite.testing", description=_DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument(
@@ -43,7 +52,7 @@ def main() -> None:
         default="1.9",
         help="the AI Engine plugin generation to play (default: 1.9, no nonce)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
 

@@ -2,19 +2,28 @@
 
 Colour and the spinner appear only on a terminal: piped output stays plain
 text for scripts. ``NO_COLOR`` (https://no-color.org) turns colour off and
-``TERM=dumb`` both.
+``TERM=dumb`` both. Log records go through :class:`LogHandler`, which
+clears a spinning line before writing, so that a warning never shares a
+line with the spinner.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
-__all__ = ["Spinner", "is_terminal", "render_table", "style", "use_color"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["LogHandler", "Spinner", "is_terminal", "render_table", "style", "use_color"]
+
+# Erase the current line and go back to its start.
+_CLEAR_LINE = "\r\x1b[K"
 
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
@@ -76,10 +85,15 @@ class Spinner:
     """A spinner on ``stream`` until :meth:`stop`, only if ``stream`` is a terminal.
 
     Used while waiting for a first chunk: it must never reach a pipe or a
-    file, where it would corrupt the output.
+    file, where it would corrupt the output. ``label`` may change while it
+    spins (a progress count); the next frame shows it.
     """
 
     _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    # The spinners drawing now, by stream, for LogHandler; a log record may
+    # come from another thread, hence the lock around every write.
+    _active: ClassVar[dict[int, Spinner]] = {}
+    lock: ClassVar[threading.RLock] = threading.RLock()
 
     def __init__(self, stream: TextIO, label: str = "waiting", interval: float = 0.08) -> None:
         self.stream = stream
@@ -90,16 +104,31 @@ class Spinner:
         self._stopped: asyncio.Task[None] | None = None
 
     async def _spin(self) -> None:
+        import asyncio
+
         while True:  # until cancelled
             for char in self._FRAMES:
-                self.stream.write(f"\r{char} {self.label}")
-                self.stream.flush()
+                with self.lock:
+                    # Clear to the end: a shorter label leaves nothing behind.
+                    self.stream.write(f"\r{char} {self.label}\x1b[K")
+                    self.stream.flush()
                 await asyncio.sleep(self.interval)
+
+    @classmethod
+    def clear(cls, stream: TextIO) -> None:
+        """Erase the line of the spinner drawing on ``stream``, if any (it redraws itself)."""
+        with cls.lock:
+            if id(stream) in cls._active:
+                stream.write(_CLEAR_LINE)
 
     def start(self) -> None:
         """Start spinning on the running loop (nothing when not a terminal)."""
+        import asyncio
+
         if self.enabled and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._spin())
+            with self.lock:
+                self._active[id(self.stream)] = self
 
     def stop(self) -> None:
         """Stop and erase the spinner; safe to call many times."""
@@ -107,8 +136,11 @@ class Spinner:
         if task is not None:
             task.cancel()
             self._stopped = task
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+            with self.lock:
+                if self._active.get(id(self.stream)) is self:
+                    del self._active[id(self.stream)]
+                self.stream.write(_CLEAR_LINE)
+                self.stream.flush()
 
     async def __aenter__(self) -> Spinner:
         self.start()
@@ -123,5 +155,31 @@ class Spinner:
         self.stop()
         task, self._stopped = self._stopped, None
         if task is not None:
+            import asyncio
+
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records on a stream a spinner may be drawing on, each on a line of its own.
+
+    The default format is the command line's: ``g4f-lite: warning: ...``.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.setFormatter(_CliFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Clear a spinning line, then write ``record`` as usual."""
+        with Spinner.lock:
+            Spinner.clear(self.stream)
+            super().emit(record)
+
+
+class _CliFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"g4f-lite: {record.levelname.lower()}: {record.getMessage()}" + (
+            "\n" + self.formatException(record.exc_info) if record.exc_info else ""
+        )
