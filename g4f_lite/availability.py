@@ -117,7 +117,12 @@ class Availability:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(*address), timeout=self.timeout
             )
-        except (OSError, asyncio.TimeoutError):
+        except asyncio.TimeoutError:
+            # A server on this machine accepts or refuses at once; no answer
+            # in time means a busy machine (or a firewall), not a server
+            # known to be down: left unknown, the provider is still tried.
+            return
+        except OSError:
             self.record(address, False)
             return
         writer.close()

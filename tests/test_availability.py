@@ -175,3 +175,25 @@ async def test_a_local_server_without_declared_models_serves_what_it_lists(
     # Asked once: the second request used the remembered list.
     listings = [r for r in server.requests if r.path.endswith("/models")]
     assert len(listings) == 1
+
+
+async def test_a_probe_that_gets_no_answer_in_time_excludes_nothing() -> None:
+    # A listener whose backlog is full never completes a connection: as a
+    # busy machine would, the probe times out. Only a refusal means "down".
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        fillers = []
+        try:
+            for _ in range(8):  # fill the accept queue (never accepted)
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(address)
+                fillers.append(filler)
+            availability = Availability(timeout=0.05)
+            await availability.probe([address])
+            assert availability.listening(address) is None
+        finally:
+            for filler in fillers:
+                filler.close()

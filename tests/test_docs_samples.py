@@ -49,7 +49,6 @@ import pytest
 from pydantic import SecretStr
 
 from g4f_lite import config, http
-from g4f_lite.availability import Availability
 from g4f_lite.registry import ENV_PLUGINS, registry
 from g4f_lite.testing import AIEngineEmulator, OpenAIEmulator
 
@@ -243,11 +242,6 @@ def installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, offline: None) ->
     monkeypatch.setenv(ENV_PLUGINS, FIRST_PARTY_PLUGINS)
     registry.reset()
     monkeypatch.chdir(tmp_path)
-    # A probe of an emulator in this process can wait on the GIL longer than the
-    # default 0.2 s on a loaded 2-core machine; a port nobody listens on is
-    # refused at once whatever the limit.
-    kwdefaults = {**(Availability.__init__.__kwdefaults__ or {}), "timeout": 10.0}
-    monkeypatch.setattr(Availability.__init__, "__kwdefaults__", kwdefaults)
 
 
 @contextlib.contextmanager
