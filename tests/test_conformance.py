@@ -7,6 +7,7 @@ The providers are built as users declare them (each kind's settings and
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from g4f_lite.testing import (
     AIEngineEmulator,
     AnthropicEmulator,
     GeminiEmulator,
+    LocalProxy,
     LocalServer,
     OpenAIEmulator,
 )
@@ -260,3 +262,25 @@ def test_the_kit_fails_a_provider_that_leaves_a_session_open() -> None:
 
     with pytest.raises(_KIT_FAILURE, match=r"(?i)unclosed client session"):
         LeakyKit().test_nothing_left_unclosed()
+
+
+async def test_the_local_proxy_tunnels_to_loopback_and_refuses_the_rest() -> None:
+    async with AIEngineEmulator() as site, LocalProxy() as proxy:
+        reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+        target = f"127.0.0.1:{site.port}"
+        writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        writer.write(b"GET / HTTP/1.1\r\nHost: site\r\nConnection: close\r\n\r\n")
+        page = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+
+        reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+        writer.write(b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        refused = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+    assert page.startswith(b"HTTP/1.1 200") and b"mwai-chat" in page
+    assert refused.startswith(b"HTTP/1.1 403")
+    assert proxy.requests == [f"CONNECT {target}"]
+    assert proxy.refused == ["GET http://example.com/"]

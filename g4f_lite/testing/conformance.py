@@ -85,7 +85,9 @@ from ._server import LocalProxy, LocalServer
 __all__ = [
     "FAULTS",
     "HEAVY_MODULES",
+    "RETRY_AFTER",
     "FaultName",
+    "Outcome",
     "ProviderConformance",
     "expected_error",
 ]
@@ -105,7 +107,7 @@ FaultName = Literal[
     "stall",
 ]
 
-#: What :attr:`~ProviderConformance.retry_after` a ``rate_limited`` server announces.
+#: The ``Retry-After`` (seconds) a ``rate_limited`` server announces; the error's ``retry_after``.
 RETRY_AFTER = 7.0
 # How long a slow server waits before its first byte, and a stalled stream
 # pauses: far beyond the kit's small timeout and the time a loaded machine
@@ -207,10 +209,12 @@ def _is_heavy(module: str, heavy: tuple[str, ...]) -> bool:
 
 
 @dataclass
-class _Outcome:
-    """A stream read to its end or to its error."""
+class Outcome:
+    """A stream read to its end or to its error (see :meth:`ProviderConformance.read`)."""
 
+    #: The text chunks received, in order (before the error, if any).
     chunks: list[str]
+    #: The error that ended the stream, or ``None`` when it completed.
     error: BaseException | None = None
 
 
@@ -302,7 +306,7 @@ class ProviderConformance:
 
     async def read(
         self, server: LocalServer, messages: Messages | None = None, **options: Any
-    ) -> _Outcome:
+    ) -> Outcome:
         """Read the stream to its end, or to its error (kept with the text before it)."""
         kwargs = {**self.call_options(server), **options}
         return await self._read_options(kwargs, messages)
@@ -488,7 +492,7 @@ class ProviderConformance:
         """
         self.deviates(fault)
 
-        async def scenario() -> tuple[str, _Outcome]:
+        async def scenario() -> tuple[str, Outcome]:
             async with self.server() as server:
                 full = await self.answer(server)
             async with self.fault_server(fault) as server:
@@ -625,7 +629,7 @@ class ProviderConformance:
 
     # -- internals ---------------------------------------------------------------
 
-    async def _read_gone(self) -> _Outcome:
+    async def _read_gone(self) -> Outcome:
         """A call to a server that has stopped: what a provider meets when its site is down."""
         async with self.server() as gone:
             options = self.call_options(gone)
@@ -633,8 +637,8 @@ class ProviderConformance:
 
     async def _read_options(
         self, kwargs: dict[str, Any], messages: Messages | None = None
-    ) -> _Outcome:
-        outcome = _Outcome([])
+    ) -> Outcome:
+        outcome = Outcome([])
         try:
             stream = run_provider(self.provider, self.model, messages or _HELLO, **kwargs)
             async with aclosing(stream):  # type: ignore[type-var]
