@@ -19,7 +19,11 @@ DOC = Path(__file__).parent.parent / "docs" / "writing-a-provider.md"
 
 
 def samples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+    """The Python samples, without those marked ``<!-- not-run: reason -->``."""
+    found = re.findall(
+        r"(<!-- not-run:[^\n]*-->\n)?```python\n(.*?)```", DOC.read_text(), re.DOTALL
+    )
+    return [source for marker, source in found if not marker]
 
 
 def run(source: str) -> dict[str, Any]:

@@ -15,6 +15,11 @@ Used by g4f-lite's own demo, tests and benchmarks, and by provider authors::
 
 For pytest, ``pytest_plugins = ["g4f_lite.testing.pytest_plugin"]`` provides
 the ``aiengine_emulator`` and ``openai_emulator`` fixtures.
+
+For a new protocol, subclass :class:`LocalServer` (the base of every emulator
+here) and implement ``handle``; :class:`LocalProxy` relays requests to check
+``proxy=``. :mod:`g4f_lite.testing.conformance` (imported on its own, it
+needs pytest) runs the contract every provider keeps against an emulator.
 """
 
 from ._aiengine import (
@@ -30,6 +35,7 @@ from ._aiengine import (
 from ._anthropic import AnthropicEmulator
 from ._gemini import GeminiEmulator
 from ._openai import OpenAIEmulator
+from ._server import LocalProxy, LocalServer
 
 __all__ = [
     "API_KEY_PLACEHOLDER",
@@ -40,6 +46,8 @@ __all__ = [
     "FaultPlace",
     "GeminiEmulator",
     "Generation",
+    "LocalProxy",
+    "LocalServer",
     "OpenAIEmulator",
     "RecordedRequest",
     "deep_json",
