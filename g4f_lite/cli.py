@@ -214,6 +214,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "demo", help="stream an answer from the bundled offline AI Engine emulator"
     )
     demo.add_argument("prompt", nargs="?", default="Hello! What is g4f-lite?")
+
+    scaffold = commands.add_parser(
+        "new-provider", help="write a new provider plugin: package, emulator, tests, README"
+    )
+    scaffold.add_argument("name", help="the provider's name, e.g. my-site (g4f-lite-my-site/)")
+    scaffold.add_argument("--kind", choices=("sse", "openai"), default="sse", help="its protocol")
+    scaffold.add_argument("--dir", default=".", help="where to write it (default: here)")
     return parser
 
 
@@ -673,6 +680,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=err,
     )
     try:
+        if args.command == "new-provider":
+            from .scaffold import run
+
+            path = run(args.name, args.kind, args.dir)
+            out.write(f"wrote {path}\nnext: pip install -e '{path}[test]' && pytest {path}\n")
+            return 0
         if args.command != "demo":
             from .config import configure
 

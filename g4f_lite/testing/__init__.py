@@ -30,6 +30,7 @@ from ._aiengine import (
 from ._anthropic import AnthropicEmulator
 from ._gemini import GeminiEmulator
 from ._openai import OpenAIEmulator
+from ._server import LocalServer
 
 __all__ = [
     "API_KEY_PLACEHOLDER",
@@ -40,6 +41,7 @@ __all__ = [
     "FaultPlace",
     "GeminiEmulator",
     "Generation",
+    "LocalServer",
     "OpenAIEmulator",
     "RecordedRequest",
     "deep_json",
