@@ -3,6 +3,7 @@ is listed by ``g4f-lite providers``, with no edits and no network."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import site
@@ -19,6 +20,7 @@ from g4f_lite import scaffold
 from g4f_lite.cli import main
 from g4f_lite.errors import ConfigurationError
 
+_HAS_KIT = importlib.util.find_spec("g4f_lite.testing.conformance") is not None
 # A fresh venv, a pip install and two pytest runs on a loaded 2-core machine.
 _SUBPROCESS_TIMEOUT = 600
 
@@ -72,6 +74,8 @@ def test_every_placeholder_is_filled(kind: str) -> None:
         "g4f_lite_acme/py.typed",
         "g4f_lite_acme/emulator.py",
         "tests/test_acme.py",
+        # With the conformance kit: the provider runs it against its emulator.
+        *(["tests/test_acme_conformance.py"] if _HAS_KIT else []),
     }
     for path, text in files.items():
         assert "{{" not in text, path

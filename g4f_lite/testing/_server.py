@@ -68,8 +68,21 @@ class LocalServer:
             raise RuntimeError(f"the {type(self).__name__} is not running")
         return f"http://{self.host}:{self.port}"
 
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one request (any method, any path): what a subclass implements."""
+        return await self._handle(request)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raise NotImplementedError
+        # The name the shipped emulators override; new emulators override handle().
+        raise NotImplementedError(f"{type(self).__name__} must implement handle()")
+
+    async def record(self, request: web.Request) -> RecordedRequest:
+        """Append ``request`` to :attr:`requests` (its body parsed as JSON, if it is) and return it.
+
+        The body is read here: a handler reads ``record.body`` (``None`` when
+        it is not JSON) rather than the request again.
+        """
+        return await self._record(request)
 
     async def _record(self, request: web.Request) -> RecordedRequest:
         """Append ``request`` to :attr:`requests` (its body parsed as JSON, if it is)."""
@@ -91,7 +104,7 @@ class LocalServer:
     async def start(self) -> None:
         """Start serving on the current event loop."""
         app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         # Our own listening socket, so that close() can stop accepting before
