@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._output import report
 
     try:
+        if args.command == "new-provider":
+            return _new_provider(args, out)
         if args.command != "demo":
             from ..config import configure
 
@@ -66,6 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.write("g4f-lite: internal error (run with --debug for the traceback)\n")
         report(exc, err, args.debug)
         return 1
+
+
+def _new_provider(args: argparse.Namespace, out: TextIO) -> int:
+    """Write a plugin distribution; no configuration or plugin is loaded for it."""
+    from ..scaffold import run
+
+    path = run(args.name, args.kind, args.dir)
+    out.write(f"wrote {path}\nnext: pip install -e '{path}[test]' && pytest {path}\n")
+    return 0
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:

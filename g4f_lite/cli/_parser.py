@@ -174,4 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", help="stream an answer from the bundled offline AI Engine emulator")
     demo.add_argument("prompt", nargs="?", default="Hello! What is g4f-lite?")
+
+    scaffold = command(
+        "new-provider", help="write a new provider plugin: package, emulator, tests, README"
+    )
+    scaffold.add_argument("name", help="the provider's name, e.g. my-site (g4f-lite-my-site/)")
+    scaffold.add_argument("--kind", choices=("sse", "openai"), default="sse", help="its protocol")
+    scaffold.add_argument("--dir", default=".", help="where to write it (default: here)")
     return parser
