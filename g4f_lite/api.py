@@ -66,6 +66,9 @@ class APIProvider(AsyncGeneratorProvider):
     _api_key: ClassVar[SecretStr | None] = None
     #: The most of an error answer that is read, in bytes.
     error_body_limit: ClassVar[int] = 64 * 1024
+    #: Where the API lists its models (``GET {base_url}{models_path}``,
+    #: answered in OpenAI's ``{"data": [{"id": ...}]}`` shape); empty: it has no list.
+    models_path: ClassVar[str] = ""
 
     @classmethod
     def key_variables(cls) -> tuple[str, ...]:
@@ -129,9 +132,48 @@ class APIProvider(AsyncGeneratorProvider):
         return secret_values({"api_key": key, "proxy": proxy, "base_url": root})
 
     @classmethod
-    def user_agent(cls) -> str:
-        """The ``User-Agent`` sent with every request."""
-        return f"g4f-lite/{__version__}"
+    def request_headers(cls, key: str | None, accept: str) -> dict[str, str]:
+        """The headers of a request: ``Accept``, the ``User-Agent``, and the key as a bearer token.
+
+        An API that takes its key in another header overrides this.
+        """
+        headers = {"Accept": accept, "User-Agent": f"g4f-lite/{__version__}"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    @classmethod
+    async def fetch_models(
+        cls,
+        *,
+        base_url: str | None = None,
+        api_key: str | SecretStr | None = None,
+        proxy: str | None = None,
+        timeout: float | None = 30.0,
+        **kwargs: Any,
+    ) -> list[str] | None:
+        """Ask the API for its models now (``GET {base_url}{models_path}``); failures raise.
+
+        ``None`` without a ``models_path``. The first page only: a list
+        longer than one page is an API this method is overridden for.
+        """
+        if not cls.models_path:
+            return None
+        root = (base_url or cls.base_url).rstrip("/")
+        key = cls.resolve_api_key(api_key)
+        what = f"GET {cls.models_path}"
+        data = await cls.get_json(
+            f"{root}{cls.models_path}",
+            headers=cls.request_headers(key, "application/json"),
+            proxy=proxy,
+            timeout=timeout,
+            secrets=cls.call_secrets(key, proxy, root),
+            what=f"the answer to {what}",
+        )
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ProtocolError(cls.name, f"{what} answered without a 'data' list")
+        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
 
     # -- reading answers ---------------------------------------------------
 

@@ -149,18 +149,17 @@ class AnthropicProvider(APIProvider):
     base_url: ClassVar[str] = "https://api.anthropic.com"
     #: Whether to ask the server for a stream by default.
     stream: ClassVar[bool] = True
+    models_path: ClassVar[str] = "/v1/models"
     #: ``max_tokens`` sent when the caller sets none.
     max_tokens: ClassVar[int] = DEFAULT_MAX_TOKENS
     #: The ``anthropic-version`` header.
     anthropic_version: ClassVar[str] = ANTHROPIC_VERSION
 
     @classmethod
-    def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
-        headers = {
-            "Accept": accept,
-            "User-Agent": cls.user_agent(),
-            "anthropic-version": cls.anthropic_version,
-        }
+    def request_headers(cls, key: str | None, accept: str) -> dict[str, str]:
+        """Anthropic's: the key in ``x-api-key``, and the ``anthropic-version`` header."""
+        headers = super().request_headers(None, accept)
+        headers["anthropic-version"] = cls.anthropic_version
         if key:
             headers["x-api-key"] = key
         return headers
@@ -358,32 +357,6 @@ class AnthropicProvider(APIProvider):
     # -- calls -------------------------------------------------------------
 
     @classmethod
-    async def fetch_models(
-        cls,
-        *,
-        base_url: str | None = None,
-        api_key: str | SecretStr | None = None,
-        proxy: str | None = None,
-        timeout: float | None = 30.0,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Ask the server for its models (``GET {base_url}/v1/models``, the first page)."""
-        root = (base_url or cls.base_url).rstrip("/")
-        key = cls.resolve_api_key(api_key)
-        data = await cls.get_json(
-            f"{root}/v1/models",
-            headers=cls._headers(key, "application/json"),
-            proxy=proxy,
-            timeout=timeout,
-            secrets=cls.call_secrets(key, proxy, root),
-            what="the answer to GET /v1/models",
-        )
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ProtocolError(cls.name, "GET /v1/models answered without a 'data' list")
-        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
-
-    @classmethod
     async def create_async_generator(
         cls,
         model: str,
@@ -422,7 +395,7 @@ class AnthropicProvider(APIProvider):
         async with session.post(
             f"{root}/v1/messages",
             json=body,
-            headers=cls._headers(key, accept),
+            headers=cls.request_headers(key, accept),
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:

@@ -204,8 +204,9 @@ class GeminiProvider(APIProvider):
     include_thoughts: ClassVar[bool] = False
 
     @classmethod
-    def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept, "User-Agent": cls.user_agent()}
+    def request_headers(cls, key: str | None, accept: str) -> dict[str, str]:
+        """Google's: the key in ``x-goog-api-key``."""
+        headers = super().request_headers(None, accept)
         if key:
             headers["x-goog-api-key"] = key
         return headers
@@ -592,7 +593,7 @@ class GeminiProvider(APIProvider):
             async with session.get(
                 f"{_api_root(root)}/models",
                 params=params,
-                headers=cls._headers(key, "application/json"),
+                headers=cls.request_headers(key, "application/json"),
                 proxy=proxy,
                 timeout=_request_timeout(timeout),
             ) as response:
@@ -648,7 +649,9 @@ class GeminiProvider(APIProvider):
         async with session.post(
             f"{_api_root(root)}/models/{cls._model_id(model)}:{method}",
             json=body,
-            headers=cls._headers(key, "text/event-stream" if use_stream else "application/json"),
+            headers=cls.request_headers(
+                key, "text/event-stream" if use_stream else "application/json"
+            ),
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:

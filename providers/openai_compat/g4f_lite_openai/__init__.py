@@ -111,6 +111,7 @@ class OpenAICompatProvider(APIProvider):
     #: Whether a streamed request asks for usage (``stream_options:
     #: {"include_usage": true}``); off for servers that reject the field.
     stream_usage: ClassVar[bool] = True
+    models_path: ClassVar[str] = "/models"
 
     @classmethod
     def _upstream(cls, error: Any, secrets: frozenset[str]) -> UpstreamError:
@@ -119,39 +120,6 @@ class OpenAICompatProvider(APIProvider):
         return UpstreamError(
             cls.name, scrub(str(message or "the server reported an error"), secrets)
         )
-
-    @classmethod
-    def _headers(cls, key: str | None, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept, "User-Agent": cls.user_agent()}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
-
-    @classmethod
-    async def fetch_models(
-        cls,
-        *,
-        base_url: str | None = None,
-        api_key: str | SecretStr | None = None,
-        proxy: str | None = None,
-        timeout: float | None = 30.0,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Ask the server for its models (``GET {base_url}/models``) now; errors are raised."""
-        root = (base_url or cls.base_url).rstrip("/")
-        key = cls.resolve_api_key(api_key)
-        data = await cls.get_json(
-            f"{root}/models",
-            headers=cls._headers(key, "application/json"),
-            proxy=proxy,
-            timeout=timeout,
-            secrets=cls.call_secrets(key, proxy, root),
-            what="the answer to GET /models",
-        )
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ProtocolError(cls.name, "GET /models answered without a 'data' list")
-        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
 
     @classmethod
     async def create_async_generator(
@@ -191,7 +159,7 @@ class OpenAICompatProvider(APIProvider):
         async with session.post(
             f"{root}/chat/completions",
             json=body,
-            headers=cls._headers(key, accept),
+            headers=cls.request_headers(key, accept),
             proxy=proxy,
             timeout=_request_timeout(timeout),
         ) as response:
