@@ -209,6 +209,18 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--timeout", type=_seconds, help="seconds for each whole answer")
     serve.add_argument("--max-body-bytes", type=int, help="request body limit (default: 1 MiB)")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or one JSON object each (default: text, [server] log_format)",
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_const",
+        const=False,
+        help="no line per request ([server] access_log = false)",
+    )
 
     demo = commands.add_parser(
         "demo", help="stream an answer from the bundled offline AI Engine emulator"
@@ -598,6 +610,8 @@ def _serve(args: argparse.Namespace, err: TextIO) -> int:
         api_key=args.api_key,
         timeout=args.timeout,
         max_body_bytes=args.max_body_bytes,
+        log_format=args.log_format,
+        access_log=args.access_log,
     )
     if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         err.write(
