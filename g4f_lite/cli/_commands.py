@@ -244,6 +244,8 @@ def serve(args: argparse.Namespace, err: TextIO) -> int:
         api_key=args.api_key,
         timeout=args.timeout,
         max_body_bytes=args.max_body_bytes,
+        log_format=args.log_format,
+        access_log=args.access_log,
     )
     if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         err.write(

@@ -171,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--timeout", type=_seconds, help="seconds for each whole answer")
     serve.add_argument("--max-body-bytes", type=int, help="request body limit (default: 1 MiB)")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or one JSON object each (default: text, [server] log_format)",
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_const",
+        const=False,
+        help="no line per request ([server] access_log = false)",
+    )
 
     demo = command("demo", help="stream an answer from the bundled offline AI Engine emulator")
     demo.add_argument("prompt", nargs="?", default="Hello! What is g4f-lite?")

@@ -2,8 +2,9 @@
 
 Endpoints: ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models``,
 ``GET /v1/providers`` (extension: capabilities and live health),
-``GET /health``, and the live dashboard: ``GET /dashboard`` (a static page)
-and ``GET /v1/dashboard/state`` (its data; see :mod:`.dashboard`). Every
+``GET /health``, ``GET /metrics`` (Prometheus, :mod:`.metrics`), and the
+live dashboard: ``GET /dashboard`` (a static page) and
+``GET /v1/dashboard/state`` (its data; see :mod:`.dashboard`). Every
 error is an OpenAI-shaped ``{"error": {...}}`` body.
 
 Security defaults: binds 127.0.0.1; optional bearer key compared in constant
@@ -28,7 +29,7 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -47,9 +48,18 @@ from ..router import RoutedCall, Router, default_router
 from ..types import Chunk, Finish, FinishReason, ProviderInfo, ToolCallDelta, Usage
 from . import dashboard
 from ._errors import ApiError, api_error, validation_error
-from ._usage import USAGE_HEADER, estimate_usage
+from ._usage import CHARACTERS_PER_TOKEN, USAGE_HEADER, estimate_usage, prompt_characters
 from .limits import GuardedRunner
-from .logs import REQUEST_ID_KEY, AccessLogger, install_secret_filter, server_secrets
+from .logs import (
+    EXCHANGE_KEY,
+    REQUEST_ID_KEY,
+    AccessLogger,
+    JsonAccessLogger,
+    install_log_format,
+    install_secret_filter,
+    server_secrets,
+)
+from .metrics import CONTENT_TYPE, Exchange, ServerMetrics, build_registry, render
 from .models import (
     ChatCompletionRequest,
     HealthResponse,
@@ -97,6 +107,10 @@ class ServerSettings(BaseModel):
     ``keepalive_timeout`` (seconds an idle keep-alive connection stays open;
     75) and ``max_connections`` (open connections; beyond it a new one gets
     a 503 and is closed; 1024).
+
+    Observability: ``metrics_public`` (``GET /metrics`` without the API key;
+    false), ``log_format`` (``text`` or ``json``: one object per line) and
+    ``access_log`` (one line per request; true).
     """
 
     # Strict: "1337" is not a port, "yes" not a number; NaN and infinity are refused.
@@ -111,6 +125,9 @@ class ServerSettings(BaseModel):
     header_timeout: float = Field(default=30.0, gt=0, le=86400)
     keepalive_timeout: float = Field(default=75.0, gt=0, le=86400)
     max_connections: int = Field(default=1024, ge=1)
+    metrics_public: bool = False
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
 
     @classmethod
     def from_config(
@@ -151,6 +168,7 @@ _SETTINGS_KEY: web.AppKey[ServerSettings] = web.AppKey("g4f_lite_settings")
 _ROUTER_KEY: web.AppKey[Router | None] = web.AppKey("g4f_lite_router")
 _OWN_KEY: web.AppKey[OwnAddress] = web.AppKey("g4f_lite_own_address")
 _STATS_KEY: web.AppKey[RequestStats] = web.AppKey("g4f_lite_request_stats")
+_METRICS_KEY: web.AppKey[ServerMetrics] = web.AppKey("g4f_lite_metrics")
 _CALL_KEY: web.RequestKey[RoutedCall] = web.RequestKey("g4f_lite_call", RoutedCall)
 _STREAM_ERROR_KEY: web.RequestKey[Exception] = web.RequestKey("g4f_lite_stream_error", Exception)
 
@@ -239,7 +257,8 @@ def _log_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _auth_middleware(key: SecretStr) -> Any:
+def _auth_middleware(key: SecretStr, protected: tuple[str, ...] = ()) -> Any:
+    """Require the key on ``/v1/`` paths and on the ``protected`` ones."""
     expected = key.get_secret_value().encode()
 
     @web.middleware
@@ -247,7 +266,8 @@ def _auth_middleware(key: SecretStr) -> Any:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         # /health stays open for liveness probes; it reveals nothing.
-        if request.path.startswith("/v1/") and not _authorized(
+        path = request.path
+        if (path.startswith("/v1/") or path in protected) and not _authorized(
             request.headers.get("Authorization", ""), expected
         ):
             raise _Problem(
@@ -605,7 +625,7 @@ class _Coalescer:
 
 
 async def _stream(
-    request: web.Request, call: RoutedCall, chat: ChatCompletionRequest
+    request: web.Request, call: RoutedCall, chat: ChatCompletionRequest, exchange: Exchange
 ) -> web.StreamResponse:
     chunks = call.events()
     out: _Coalescer | None = None
@@ -616,6 +636,8 @@ async def _stream(
             first: Chunk | None = await chunks.__anext__()
         except StopAsyncIteration:
             first = None
+        exchange.first_chunk = time.perf_counter() - exchange.started
+        exchange.provider = call.answered_by
         writer = _ChunkWriter(chat.model, call.answered_by)
         request_id = request[REQUEST_ID_KEY]
         response = web.StreamResponse(
@@ -641,14 +663,22 @@ async def _stream(
                         await _write_chunk(out, writer, state, chunk)
             reason = state.finish or ("tool_calls" if writer.called_tools else "stop")
             tail = writer.finish(reason)
+            usage = state.usage
             if chat.include_usage:
-                usage = state.usage or estimate_usage(chat.messages, state.characters)
+                usage = usage or estimate_usage(chat.messages, state.characters)
                 tail += writer.usage(usage)
+            if usage is not None:
+                exchange.tokens_in = usage.prompt_tokens
+                exchange.tokens_out = usage.completion_tokens
+            else:  # the same estimate, without a Usage model per request
+                exchange.tokens_in = _tokens(prompt_characters(chat.messages))
+                exchange.tokens_out = _tokens(state.characters)
             await out.add(tail + writer.done())
         except Exception as exc:
             if isinstance(exc, ConnectionResetError):
                 raise  # the client went away: nothing to tell it
             request[_STREAM_ERROR_KEY] = exc
+            exchange.broken = True
             # Headers are sent: the failure becomes an error event (the openai
             # SDK raises APIError for it), and no [DONE] follows.
             error = api_error(exc).with_request_id(request_id)
@@ -670,6 +700,10 @@ async def _stream(
         # the generator closes the router's and the provider's, and with them
         # the upstream connection.
         await close_stream(chunks)
+
+
+def _tokens(characters: int) -> int:
+    return -(-characters // CHARACTERS_PER_TOKEN)  # as estimate_usage counts
 
 
 class _StreamState:
@@ -702,13 +736,65 @@ async def _write_chunk(
 
 
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
+    """Answer, and count the request whatever comes of it.
+
+    Once, when it ends: in the Prometheus counters (:mod:`.metrics`) and in
+    the dashboard's recent-request stats (:mod:`.stats`).
+    """
+    metrics, stats = request.app[_METRICS_KEY], request.app[_STATS_KEY]
+    exchange = request[EXCHANGE_KEY] = metrics.begin()
+    token = metrics.enter(exchange)
+    started = stats.clock()
+    try:
+        response = await _answer(request, exchange)
+    except BaseException as exc:
+        metrics.end(exchange, _status_of(exc))
+        if isinstance(exc, Exception):
+            call = request.get(_CALL_KEY)
+            provider = call.answered_by if call is not None else None
+            _record_stats(request, provider, stats.clock() - started, exc)
+        raise
+    finally:
+        metrics.leave(token)
+    metrics.end(exchange, response.status)
+    call = request.get(_CALL_KEY)
+    if call is not None and response.status != 499:  # 499: the client left, no verdict
+        error = request.get(_STREAM_ERROR_KEY)
+        _record_stats(request, call.answered_by, stats.clock() - started, error)
+    return response
+
+
+def _record_stats(
+    request: web.Request, provider: str | None, seconds: float, error: Exception | None
+) -> None:
+    request.app[_STATS_KEY].record_outcome(
+        provider, seconds, error, lambda: server_secrets(request.app[_SETTINGS_KEY].api_key)
+    )
+
+
+def _status_of(exc: BaseException) -> int:
+    """The status the errors middleware answers ``exc`` with (499: the client left)."""
+    if isinstance(exc, _Problem):
+        return exc.error.status
+    if isinstance(exc, web.HTTPException):
+        return exc.status
+    if isinstance(exc, (errors.G4FLiteError, ValidationError)):
+        return api_error(exc).status
+    return 499 if isinstance(exc, asyncio.CancelledError) else 500
+
+
+async def _answer(request: web.Request, exchange: Exchange) -> web.StreamResponse:
     settings = request.app[_SETTINGS_KEY]
     chat = await _read_body(request, settings.max_body_bytes)
-    call = await _plan(_router(request), chat, settings.timeout, request.app[_OWN_KEY])
+    exchange.model = chat.model
+    router = _router(request)
+    exchange.metrics.watch(router)
+    call = await _plan(router, chat, settings.timeout, request.app[_OWN_KEY])
     request[_CALL_KEY] = call
     if chat.stream:
-        return await _stream(request, call, chat)
+        return await _stream(request, call, chat, exchange)
     answer = await call.answer()
+    exchange.provider = answer.provider
     completion = Completion.from_answer(answer, chat.model)
     headers = {}
     if completion.usage is None:
@@ -720,35 +806,12 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         usage = estimate_usage(chat.messages, characters)
         completion = completion.model_copy(update={"usage": usage})
         headers[USAGE_HEADER] = "estimated"
+    if completion.usage is not None:
+        exchange.tokens_in = completion.usage.prompt_tokens
+        exchange.tokens_out = completion.usage.completion_tokens
     return web.Response(
         body=completion.model_dump_json(), content_type="application/json", headers=headers
     )
-
-
-async def _recorded_chat_completions(request: web.Request) -> web.StreamResponse:
-    """:func:`_chat_completions`, counted once in the dashboard's stats when it ends."""
-    stats = request.app[_STATS_KEY]
-    started = stats.clock()
-    try:
-        response = await _chat_completions(request)
-    except Exception as exc:
-        call = request.get(_CALL_KEY)
-        stats.record_outcome(
-            call.answered_by if call is not None else None,
-            stats.clock() - started,
-            exc,
-            lambda: server_secrets(request.app[_SETTINGS_KEY].api_key),
-        )
-        raise
-    call = request.get(_CALL_KEY)
-    if call is not None and response.status != 499:  # 499: the client left, no verdict
-        stats.record_outcome(
-            call.answered_by,
-            stats.clock() - started,
-            request.get(_STREAM_ERROR_KEY),
-            lambda: server_secrets(request.app[_SETTINGS_KEY].api_key),
-        )
-    return response
 
 
 # -- dashboard -----------------------------------------------------------------
@@ -882,6 +945,10 @@ async def _close_sessions(app: web.Application) -> None:
     await http_module.aclose()
 
 
+async def _stop_watching(app: web.Application) -> None:
+    app[_METRICS_KEY].unwatch()
+
+
 def create_app(
     settings: ServerSettings | None = None, *, router: Router | None = None
 ) -> web.Application:
@@ -893,13 +960,23 @@ def create_app(
     settings = settings or ServerSettings.from_config()
     middlewares = [_errors_middleware]
     if settings.api_key is not None:
-        middlewares.append(_auth_middleware(settings.api_key))
+        protected = () if settings.metrics_public else ("/metrics",)
+        middlewares.append(_auth_middleware(settings.api_key, protected))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[_SETTINGS_KEY] = settings
     app[_ROUTER_KEY] = router
     app[_OWN_KEY] = OwnAddress()
     app[_STATS_KEY] = RequestStats()
-    app.router.add_post("/v1/chat/completions", _recorded_chat_completions)
+    metrics = app[_METRICS_KEY] = ServerMetrics()
+    if router is not None:
+        metrics.watch(router)
+    registry = build_registry(metrics, lambda: app[_ROUTER_KEY] or default_router())
+
+    async def scrape(request: web.Request) -> web.Response:
+        return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})
+
+    app.router.add_get("/metrics", scrape)
+    app.router.add_post("/v1/chat/completions", _chat_completions)
     app.router.add_post("/v1/completions", _legacy_completions)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/providers", _providers)
@@ -908,6 +985,7 @@ def create_app(
     app.router.add_get("/dashboard/{name}", _dashboard_asset)
     app.router.add_get("/v1/dashboard/state", _dashboard_state)
     app.on_cleanup.append(_close_sessions)
+    app.on_cleanup.append(_stop_watching)
     return app
 
 
@@ -946,10 +1024,11 @@ class Server:
     async def start(self) -> None:
         """Start serving on the running loop."""
         app = create_app(self.settings, router=self.router)
-        kwargs: dict[str, Any] = (
-            {"access_log_class": AccessLogger} if self.access_log else {"access_log": None}
-        )
         settings = self.settings
+        kwargs: dict[str, Any] = {"access_log": None}
+        if self.access_log and settings.access_log:
+            json_lines = settings.log_format == "json"
+            kwargs = {"access_log_class": JsonAccessLogger if json_lines else AccessLogger}
         self._runner = GuardedRunner(
             app,
             header_timeout=settings.header_timeout,
@@ -1014,7 +1093,9 @@ def serve(
 
     async def main() -> None:
         server = Server(settings, router=router, access_log=True)
-        remove_filter = install_secret_filter(server_secrets(server.settings.api_key))
+        secrets = server_secrets(server.settings.api_key)
+        remove_filter = install_secret_filter(secrets)
+        restore_format = install_log_format(server.settings.log_format, secrets)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1029,5 +1110,6 @@ def serve(
             logger.info("shutting down")
             await server.close()
             remove_filter()
+            restore_format()
 
     asyncio.run(main())
