@@ -38,6 +38,7 @@ from .._json import JSONNestingError
 from .._json import loads as loads_json
 from .._threads import loop_in_thread
 from ..client.results import Completion, CompletionChunk, completion_id
+from ..health import InMemoryHealthStore
 from ..models import alias_providers
 from ..models import list_models as served_models
 from ..provider import close_stream
@@ -50,6 +51,7 @@ from .logs import REQUEST_ID_KEY, AccessLogger, install_secret_filter, server_se
 from .models import (
     ChatCompletionRequest,
     HealthResponse,
+    HealthStoreStatus,
     ModelCard,
     ModelList,
     ProviderList,
@@ -785,7 +787,16 @@ async def _providers(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    return _json(HealthResponse(version=__version__, providers=len(await _routable_infos(request))))
+    store = _router(request).health
+    status = getattr(store, "status", None)
+    kind = "memory" if isinstance(store, InMemoryHealthStore) else type(store).__name__
+    return _json(
+        HealthResponse(
+            version=__version__,
+            providers=len(await _routable_infos(request)),
+            health_store=HealthStoreStatus(**status()) if status else HealthStoreStatus(kind=kind),
+        )
+    )
 
 
 async def _legacy_completions(request: web.Request) -> web.Response:
@@ -947,6 +958,10 @@ def serve(
         finally:
             logger.info("shutting down")
             await server.close()
+            # A shared health store writes what is pending before the process ends.
+            aclose = getattr((router or default_router()).health, "aclose", None)
+            if aclose is not None:
+                await aclose()
             remove_filter()
 
     asyncio.run(main())
