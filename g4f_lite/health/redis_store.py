@@ -384,6 +384,9 @@ class RedisHealthStore:
         self.connected: bool | None = None
         self.last_error: str | None = None
         self._probes: set[str] = set()
+        # Ops per target written but not answered yet: until the last is, Redis's
+        # answers are older than the mirror and must not replace it.
+        self._unanswered: dict[str, int] = {}
         self._ops: list[_Op] = []
         self._coalescing: dict[str, _Op] = {}
         self._wake: asyncio.Event | None = None
@@ -461,6 +464,9 @@ class RedisHealthStore:
                 await self._reload()
             except Exception as exc:
                 self._away(exc)
+            else:
+                if self.connected is None:
+                    self._back()
 
     def _take(self) -> list[_Op]:
         ops, self._ops = self._ops, []
@@ -469,6 +475,8 @@ class RedisHealthStore:
 
     def _push(self, op: _Op) -> None:
         self._ops.append(op)
+        if op.key is not None:
+            self._unanswered[op.key] = self._unanswered.get(op.key, 0) + 1
         if op.key is not None and op.script != "success":
             self._coalescing.pop(op.key, None)
         if self._ensure() and self._wake is not None:
@@ -484,6 +492,8 @@ class RedisHealthStore:
             if self.connected is False:
                 # Away: the mirror has every outcome; what waits for an answer gets none.
                 for op in self._take():
+                    if op.key is not None:
+                        self._answered(op.key)
                     if op.future is not None and not op.future.done():
                         op.future.set_result(None)
                 continue
@@ -493,6 +503,8 @@ class RedisHealthStore:
             except Exception as exc:
                 self._away(exc)
                 for op in ops:
+                    if op.key is not None:
+                        self._answered(op.key)
                     if op.future is not None and not op.future.done():
                         op.future.set_result(None)
 
@@ -518,10 +530,12 @@ class RedisHealthStore:
             break
         for op, result in zip(ops, results, strict=True):
             if isinstance(result, Exception):
+                if op.key is not None:
+                    self._answered(op.key)
                 if op.future is not None and not op.future.done():
                     op.future.set_exception(result)
                 continue
-            if op.key is not None:
+            if op.key is not None and self._answered(op.key):
                 self._merge(op.key, result[-11:])
             if op.future is not None and not op.future.done():
                 op.future.set_result(result)
@@ -561,8 +575,18 @@ class RedisHealthStore:
             await self._load_scripts()
             flat = await self._client.evalsha(self._shas["dump_all"], 1, self._index)
         size = len(self.prefix) + 2
+        known = set()
         for i in range(0, len(flat), 12):
-            self._merge(_text(flat[i])[size:], flat[i + 1 : i + 12])
+            key = _text(flat[i])[size:]
+            known.add(key)
+            if key not in self._unanswered:
+                self._merge(key, flat[i + 1 : i + 12])
+        # Forgotten in Redis (a reset elsewhere), unless this process has news to write.
+        with self.mirror._lock:
+            for key in [
+                k for k in self.mirror._states if k not in known and k not in self._unanswered
+            ]:
+                del self.mirror._states[key]
 
     async def _resync(self) -> None:
         """Redis is back: write back what was benched meanwhile, then reload the mirror."""
@@ -606,6 +630,15 @@ class RedisHealthStore:
         self.connected = True
         self.last_error = None
 
+    def _answered(self, key: str) -> bool:
+        """Count an answer for ``key``; whether it was the last one awaited."""
+        left = self._unanswered.get(key, 1) - 1
+        if left > 0:
+            self._unanswered[key] = left
+            return False
+        self._unanswered.pop(key, None)
+        return True
+
     def _hash(self, key: str) -> str:
         return f"{self.prefix}h:{key}"
 
@@ -636,6 +669,9 @@ class RedisHealthStore:
         """From the mirror: closed, or benched; past a cooldown, ask Redis (``remote``)."""
         state = self.mirror._states.get(provider)
         if state is None or state.state == "closed":
+            if self.connected is None and self._ensure():
+                # Nothing loaded from Redis yet: it knows better than the empty mirror.
+                return _REMOTE
             return _ADMITTED
         if not self.connected or not self._ensure():
             return self.mirror.admit(provider, now)
