@@ -58,6 +58,9 @@ __all__ = ["RedisHealthStore"]
 logger = logging.getLogger("g4f_lite.health")
 
 _EWMA_ALPHA = 0.3
+# Seconds successes wait to be written together: no one waits on them, and
+# at a steady rate this makes their cost a round trip per target per interval.
+_COALESCE = 0.02
 # Latency samples sent per coalesced success: older ones weigh < 0.1 % in the average.
 _MAX_SAMPLES = 20
 
@@ -486,6 +489,9 @@ class RedisHealthStore:
         assert self._wake is not None
         while True:
             await self._wake.wait()
+            if all(op.script == "success" for op in self._ops):
+                # Only successes: wait a little for more to share the round trip.
+                await asyncio.sleep(_COALESCE)
             self._wake.clear()
             if not self._ops:
                 continue
@@ -541,6 +547,28 @@ class RedisHealthStore:
                 op.future.set_result(result)
         if not self.connected:
             self._back()
+
+    async def _call(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run one script now, for an answer the router waits for; ``None``: Redis is away."""
+        client = self._client
+        if client is None or self.connected is False:
+            return None
+        try:
+            if not self._shas:
+                await self._load_scripts()
+            try:
+                result = await client.evalsha(self._shas[script], len(keys), *keys, *args)
+            except Exception as exc:
+                if "NOSCRIPT" not in str(exc):
+                    raise
+                await self._load_scripts()  # Redis restarted: its script cache is empty
+                result = await client.evalsha(self._shas[script], len(keys), *keys, *args)
+        except Exception as exc:
+            self._away(exc)
+            return None
+        if not self.connected:
+            self._back()
+        return result
 
     async def _load_scripts(self) -> None:
         assert self._client is not None
@@ -685,23 +713,13 @@ class RedisHealthStore:
 
     async def admit_remote(self, provider: str, now: float) -> Admission:
         """Claim the half-open probe in Redis: one instance gets it, the others wait."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._push(
-            _Op(
-                "claim",
-                [self._hash(provider), self._index],
-                [now, self.probe_lease, self._owner],
-                provider,
-                future,
-            )
+        result = await self._call(
+            "claim", [self._hash(provider), self._index], [now, self.probe_lease, self._owner]
         )
-        try:
-            result = await asyncio.wait_for(future, self.timeout * 4 + 0.1)
-        except Exception as exc:
-            self._away(exc)
-            result = None
         if result is None:
             return self.mirror.admit(provider, now)
+        if provider not in self._unanswered:
+            self._merge(provider, result[-11:])
         verdict = _text(result[0])
         if verdict == "probe":
             self._probes.add(provider)
@@ -790,27 +808,18 @@ class RedisHealthStore:
         """A request slot in Redis's window (all instances count); the mirror's while away."""
         if self.connected is False or not self._ensure():
             return await self.mirror.acquire(name, now, limit)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         member = f"{self._owner}-{next(self._ids)}"
-        self._push(
-            _Op(
-                "acquire",
-                [self._rate(name, "req"), self._rate(name, "tok"), self._rates],
-                [
-                    now,
-                    limit.window,
-                    "" if limit.rpm is None else limit.rpm,
-                    "" if limit.tpm is None else limit.tpm,
-                    member,
-                ],
-                future=future,
-            )
+        result = await self._call(
+            "acquire",
+            [self._rate(name, "req"), self._rate(name, "tok"), self._rates],
+            [
+                now,
+                limit.window,
+                "" if limit.rpm is None else limit.rpm,
+                "" if limit.tpm is None else limit.tpm,
+                member,
+            ],
         )
-        try:
-            result = await asyncio.wait_for(future, self.timeout * 4 + 0.1)
-        except Exception as exc:
-            self._away(exc)
-            result = None
         if result is None:
             return await self.mirror.acquire(name, now, limit)
         # The mirror counts too, so that an outage starts from what was sent.
