@@ -437,18 +437,19 @@ class RedisHealthStore:
     async def aclose(self) -> None:
         """Write what is pending (if Redis answers), stop the tasks, close the connection."""
         self._closed = True
+        # Bounded: closing never waits on a Redis that does not answer.
+        bound = self.timeout * 4 + 0.1
         if self._ops and self.connected and self._client is not None:
             with contextlib.suppress(Exception):
-                await self._send(self._take())
+                await asyncio.wait_for(self._send(self._take()), bound)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=bound)
         self._tasks = []
         if self._client is not None:
             with contextlib.suppress(Exception):
-                await self._client.aclose()
+                await asyncio.wait_for(self._client.aclose(), bound)
         self._client, self._loop = None, None
 
     async def flush(self) -> None:
@@ -550,9 +551,10 @@ class RedisHealthStore:
 
     async def _call(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """Run one script now, for an answer the router waits for; ``None``: Redis is away."""
-        client = self._client
-        if client is None or self.connected is False:
+        if self.connected is False or not self._ensure():
             return None
+        client = self._client
+        assert client is not None
         try:
             if not self._shas:
                 await self._load_scripts()
