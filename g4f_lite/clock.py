@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "MonotonicClock"]
+__all__ = ["Clock", "MonotonicClock", "WallClock"]
 
 
 class Clock(Protocol):
@@ -39,3 +39,15 @@ class MonotonicClock:
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep(seconds)``."""
         await asyncio.sleep(seconds)
+
+
+class WallClock(MonotonicClock):
+    """Wall time (:func:`time.time`): the clock processes sharing a health store agree on.
+
+    It can jump when the system clock is set; a shared store accepts that
+    for a clock every instance reads alike.
+    """
+
+    def now(self) -> float:
+        """``time.time()``."""
+        return time.time()

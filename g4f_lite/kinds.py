@@ -72,7 +72,9 @@ class ProviderSettings(BaseModel):
     out. ``api_key`` is a :class:`~pydantic.SecretStr`, so printing or
     logging settings never shows it; ``api_key_env`` names an environment
     variable read at call time instead. ``models`` replaces the models the
-    provider answers for (see :meth:`class_overrides`). The user and password of a
+    provider answers for (see :meth:`class_overrides`). ``rpm`` and ``tpm`` cap
+    the requests and reported tokens per minute (the router skips the provider
+    at its limit, across instances with a shared health store). The user and password of a
     ``base_url`` or ``proxy`` are masked the same way in ``repr`` and in JSON
     dumps (they are :class:`MaskedURL` strings), yet reach the provider intact.
     Values are not coerced: ``enabled`` (and every boolean of a kind's
@@ -102,6 +104,10 @@ class ProviderSettings(BaseModel):
         default=None,
         description="The models the provider answers for, in place of its own list; "
         "the first is its default.",
+    )
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute, at most.")
+    tpm: int | None = Field(
+        default=None, ge=1, description="Tokens per minute (reported usage), at most."
     )
 
     @field_validator("models")

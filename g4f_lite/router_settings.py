@@ -9,6 +9,7 @@
     max_cooldown_wait = 10
     retry = { max_attempts = 3, initial = 0.5, max_wait = 8, jitter = 0.5, max_retry_after = 30 }
     timeouts = { connect = 30, first_chunk = 120, idle = 120, total = 300 }
+    health_store = "redis://127.0.0.1:6379/0"   # or { url = "...", prefix = "...", timeout = 0.05 }
 
 Types are strict (``strategy = 0`` or ``wait_for_cooldown = "no"`` is an
 error, not a coercion), numbers are finite (``inf``/``nan`` are refused:
@@ -35,6 +36,7 @@ from .redact import scrub
 from .strategies import STRATEGIES
 
 __all__ = [
+    "HealthStoreSettings",
     "RetrySettings",
     "RouterSettings",
     "TimeoutSettings",
@@ -83,6 +85,34 @@ class TimeoutSettings(BaseModel):
         return Timeouts(**self.model_dump())
 
 
+_STORE_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
+
+
+class HealthStoreSettings(BaseModel):
+    """``[router] health_store``: where provider health and rate limits live.
+
+    A URL alone (``"redis://127.0.0.1:6379/0"``), or a table with ``url``,
+    ``prefix`` (the start of every Redis key: instances sharing health use
+    the same) and ``timeout`` (seconds a Redis command may take before the
+    store falls back to the process's memory). ``memory://`` is the default,
+    per-process store.
+    """
+
+    model_config = _STRICT
+
+    url: str
+    prefix: str = Field(default="g4f_lite:", min_length=1, max_length=200)
+    timeout: Limit = 0.05
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.strip().lower().startswith(_STORE_SCHEMES):
+            # The value is left out: a Redis URL may hold a password.
+            raise ValueError(f"must start with one of {', '.join(_STORE_SCHEMES)}")
+        return value.strip()
+
+
 def _strategy_key(name: str) -> str:
     # The spelling strategies.get_strategy accepts.
     return name.strip().lower().replace("_", "-")
@@ -104,6 +134,13 @@ class RouterSettings(BaseModel):
     max_cooldown_wait: Wait = 10.0
     retry: RetrySettings = Field(default_factory=RetrySettings)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    health_store: HealthStoreSettings | None = None
+
+    @field_validator("health_store", mode="before")
+    @classmethod
+    def _store_url(cls, value: object) -> object:
+        # The URL alone is the common spelling.
+        return {"url": value} if isinstance(value, str) else value
 
     @field_validator("strategy")
     @classmethod
@@ -128,7 +165,11 @@ class RouterSettings(BaseModel):
 
 
 # Where each nested table's model is, to list the keys it allows.
-_NESTED: dict[str, type[BaseModel]] = {"retry": RetrySettings, "timeouts": TimeoutSettings}
+_NESTED: dict[str, type[BaseModel]] = {
+    "retry": RetrySettings,
+    "timeouts": TimeoutSettings,
+    "health_store": HealthStoreSettings,
+}
 
 # Plain words for pydantic's error types; anything else keeps pydantic's
 # message (it never holds the value), minus its "Value error, " prefix.

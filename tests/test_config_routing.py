@@ -71,7 +71,10 @@ async def test_without_router_table_the_default_router_retries(site: AIEngineEmu
 @pytest.mark.parametrize(
     ("table", "match"),
     [
-        ({"retries": 2}, r"\[router\] unknown key 'retries' \(allowed: max_cooldown_wait, "),
+        (
+            {"retries": 2},
+            r"\[router\] unknown key 'retries' \(allowed: health_store, max_cooldown_wait, ",
+        ),
         ({"retry": {"max_attempt": 2}}, r"\[router.retry\] unknown key 'max_attempt'"),
         ({"timeouts": 5}, r"\[router.timeouts\] must be a table"),
         ({"timeouts": {"idle": -1}}, r"\[router.timeouts\] key 'idle' must be more than 0"),

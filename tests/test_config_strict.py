@@ -68,8 +68,8 @@ def refused(source: Any) -> str:
         ),
         (
             "timeout = 5",
-            r"\[router\] unknown key 'timeout' \(allowed: max_cooldown_wait, max_providers, "
-            r"retry, strategy, timeouts, wait_for_cooldown\)",
+            r"\[router\] unknown key 'timeout' \(allowed: health_store, max_cooldown_wait, "
+            r"max_providers, retry, strategy, timeouts, wait_for_cooldown\)",
         ),
     ],
 )

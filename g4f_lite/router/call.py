@@ -19,14 +19,14 @@ from .. import errors
 from .._watchdog import Guard
 from ..answer import Answer
 from ..events import RouterEvent
-from ..health import Admission, health_key
+from ..health import Admission, RateLimit, health_key
 from ..http import OwnedSession, connect_limit
 from ..policies import Timeouts
 from ..provider import BaseProvider, close_stream, provider_error
 from ..redact import scrub
 from ..selection import lists_models_live, no_provider_error
 from ..strategies import Ordered, Strategy
-from ..types import Chunk, Messages, ProviderHealth, text_of
+from ..types import Chunk, Messages, ProviderHealth, Usage, text_of
 from .retrying import StopBeforeDeadline, retryable, retrying
 from .timeouts import PROVIDER_TIMEOUT_SLACK, interrupted, timeout_error
 
@@ -145,6 +145,7 @@ class RoutedCall:
         "_debug",
         "_observed",
         "_text_messages",
+        "_tpm",
         "answered_by",
         "candidates",
         "kwargs",
@@ -193,6 +194,8 @@ class RoutedCall:
         # Set once a call by _open: whether anyone listens to events, and logs debug lines.
         self._observed = False
         self._debug = False
+        # Set when a candidate has a tokens-per-minute limit: its usage is counted.
+        self._tpm = False
 
     def stream(self) -> AsyncIterator[str]:
         """The answer's text chunks, as they arrive (events left out)."""
@@ -490,6 +493,8 @@ class RoutedCall:
                 if not failed:
                     # Ended, or the caller stopped reading: either way the provider worked.
                     now = self.router.clock.now()
+                    if self._tpm:
+                        self._count_tokens(opened.provider, delivered, now)
                     self._record_success(
                         opened.provider.name,
                         opened.key,
@@ -573,8 +578,12 @@ class RoutedCall:
         kwargs = router.kwargs_for(provider, self.kwargs)
         key = health_key(provider, kwargs)
         admission = router.health.admit(key, now)
+        limit = router.rate_limit(provider)
+        if admission.remote or limit is not None:
+            admission = await self._admit(provider, key, now, admission, limit)
         if not admission.allowed:
-            # Benched: skipped before any request, and before any retry machinery.
+            # Benched (or at its rate limit): skipped before any request, and
+            # before any retry machinery.
             raise errors.ProviderBenchedError(
                 provider.name, admission.retry_after, admission.reason
             )
@@ -641,6 +650,9 @@ class RoutedCall:
         if admission is None or started is None:
             started = clock.now()
             admission = router.health.admit(key, started)
+            limit = router.rate_limit(provider)
+            if admission.remote or limit is not None:
+                admission = await self._admit(provider, key, started, admission, limit)
             if not admission.allowed:
                 raise errors.ProviderBenchedError(name, admission.retry_after, admission.reason)
         number = len(own) + 1
@@ -719,10 +731,61 @@ class RoutedCall:
             raise
         guard.close()
         now = clock.now()
+        if self._tpm:
+            self._count_tokens(provider, parts, now)
         self._record_success(name, key, number, now, now - started, first_chunk)
         return _Opened(
             provider, key, kwargs, None, None, started, first_chunk, number, guard, parts
         )
+
+    async def _admit(
+        self,
+        provider: type[BaseProvider],
+        key: str,
+        now: float,
+        admission: Admission,
+        limit: RateLimit | None,
+    ) -> Admission:
+        """The rarer admissions: a shared store's remote verdict, a rate-limit slot."""
+        router = self.router
+        store: Any = router.health
+        if admission.remote:
+            admission = await store.admit_remote(key, now)
+        if not admission.allowed or limit is None:
+            return admission
+        if limit.tpm is not None:
+            self._tpm = True
+        acquire = getattr(store, "acquire", None)
+        if acquire is not None:
+            slot: Admission = await acquire(provider.name.lower(), now, limit)
+        else:
+            refused = router.limiter.acquire(provider.name.lower(), now, limit)
+            slot = (
+                admission
+                if refused is None
+                else Admission(False, retry_after=refused[0], reason=refused[1])
+            )
+        if slot.allowed:
+            return admission
+        if admission.probe:  # the probe it claimed is not used: the next call's
+            store.release(key)
+        return slot
+
+    def _count_tokens(
+        self, provider: type[BaseProvider], chunks: Iterable[Chunk], now: float
+    ) -> None:
+        """Count the usage ``provider`` reported against its tokens per minute."""
+        limit = self.router.rate_limit(provider)
+        if limit is None or limit.tpm is None:
+            return
+        tokens = sum(chunk.total_tokens for chunk in chunks if type(chunk) is Usage)
+        if tokens:
+            store: Any = self.router.health
+            record = getattr(store, "record_usage", None)
+            if record is not None:
+                record(provider.name.lower(), now, tokens)
+            else:
+                self.router.limiter.record_usage(provider.name.lower(), now, tokens)
 
     def _record_success(
         self,

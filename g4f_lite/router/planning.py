@@ -10,6 +10,7 @@ called with (:meth:`Router.kwargs_for`), the events, and the process-wide
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,7 +20,16 @@ from .. import errors
 from ..availability import Availability
 from ..clock import Clock, MonotonicClock
 from ..events import Listener, RouterEvent
-from ..health import HealthStore, default_health_store, health_key, target_health
+from ..health import (
+    ENV_HEALTH_STORE,
+    HealthStore,
+    RateLimit,
+    WindowLimiter,
+    default_health_store,
+    health_key,
+    open_health_store,
+    target_health,
+)
 from ..policies import RetryPolicy, Timeouts, check_non_negative, check_positive
 from ..provider import BaseProvider
 from ..registry import Registry, check_flag_filter
@@ -104,7 +114,8 @@ class Router:
         self.health: HealthStore = health if health is not None else default_health_store()
         self.wait_for_cooldown = wait_for_cooldown
         self.max_cooldown_wait = max_cooldown_wait
-        self.clock: Clock = clock or MonotonicClock()
+        # A shared store needs every instance on one clock (wall time): its own.
+        self.clock: Clock = clock or getattr(self.health, "clock", None) or MonotonicClock()
         self.listeners: list[Listener] = [on_event] if callable(on_event) else list(on_event)
         self.provider_kwargs = {
             name.lower(): dict(kwargs) for name, kwargs in (provider_kwargs or {}).items()
@@ -113,6 +124,9 @@ class Router:
         self.registry: Registry = registry if registry is not None else default_registry
         #: Which providers can be used now (credentials, local servers listening).
         self.availability = availability if availability is not None else Availability()
+        #: Rate limits counted here for a health store that does not count them.
+        self.limiter = WindowLimiter()
+        self._limits: tuple[settings_module.Config | None, dict[str, RateLimit | None]] = (None, {})
 
     @property
     def config(self) -> settings_module.Config:
@@ -145,7 +159,22 @@ class Router:
         to the constructor.
         """
         validated = settings_module.validate_router_table(settings, source=source)
-        return cls(**{**validated.router_options(), **options})
+        chosen = validated.router_options()
+        store = chosen.pop("health_store", None)
+        url = store.url if store is not None else os.environ.get(ENV_HEALTH_STORE, "").strip()
+        if url and "health" not in options:
+            try:
+                chosen["health"] = open_health_store(
+                    url,
+                    prefix=store.prefix if store is not None else "g4f_lite:",
+                    timeout=store.timeout if store is not None else 0.05,
+                )
+            except ImportError:
+                raise errors.ConfigurationError(
+                    f"{source}: a redis health_store needs the redis package "
+                    "(pip install 'g4f-lite[redis]')"
+                ) from None
+        return cls(**{**chosen, **options})
 
     # -- planning ----------------------------------------------------------
 
@@ -439,6 +468,23 @@ class Router:
             provider.name: self.availability.of(provider, kw) is True
             for provider, kw in options.items()
         }
+
+    def rate_limit(self, provider: type[BaseProvider]) -> RateLimit | None:
+        """``provider``'s ``rpm``/``tpm`` limits from its configuration table (``None``: none)."""
+        current = self._config if self._config is not None else settings_module.current_config()
+        if not current.providers:
+            return None
+        known = self._limits
+        if known[0] is not current:
+            known = self._limits = (current, {})
+        name = provider.name
+        try:
+            return known[1][name]
+        except KeyError:
+            table = current.settings(name)
+            rpm, tpm = getattr(table, "rpm", None), getattr(table, "tpm", None)
+            limit = known[1][name] = RateLimit(rpm, tpm) if rpm or tpm else None
+            return limit
 
     def kwargs_for(self, provider: type[BaseProvider], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments ``provider`` is called with.

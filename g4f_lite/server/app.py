@@ -41,6 +41,7 @@ from .._json import JSONNestingError
 from .._json import loads as loads_json
 from .._threads import loop_in_thread
 from ..client.results import Completion, CompletionChunk, completion_id
+from ..health import InMemoryHealthStore
 from ..models import alias_providers
 from ..models import list_models as served_models
 from ..provider import close_stream
@@ -63,6 +64,7 @@ from .metrics import CONTENT_TYPE, Exchange, ServerMetrics, build_registry, rend
 from .models import (
     ChatCompletionRequest,
     HealthResponse,
+    HealthStoreStatus,
     ModelCard,
     ModelList,
     ProviderList,
@@ -925,7 +927,16 @@ async def _providers(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    return _json(HealthResponse(version=__version__, providers=len(await _routable_infos(request))))
+    store = _router(request).health
+    status = getattr(store, "status", None)
+    kind = "memory" if isinstance(store, InMemoryHealthStore) else type(store).__name__
+    return _json(
+        HealthResponse(
+            version=__version__,
+            providers=len(await _routable_infos(request)),
+            health_store=HealthStoreStatus(**status()) if status else HealthStoreStatus(kind=kind),
+        )
+    )
 
 
 async def _legacy_completions(request: web.Request) -> web.Response:
@@ -1109,6 +1120,10 @@ def serve(
         finally:
             logger.info("shutting down")
             await server.close()
+            # A shared health store writes what is pending before the process ends.
+            aclose = getattr((router or default_router()).health, "aclose", None)
+            if aclose is not None:
+                await aclose()
             remove_filter()
             restore_format()
 

@@ -42,6 +42,7 @@ __all__ = [
     "ErrorDetail",
     "FunctionDefinition",
     "HealthResponse",
+    "HealthStoreStatus",
     "JsonObjectFormat",
     "JsonSchemaFormat",
     "JsonSchemaResponseFormat",
@@ -434,9 +435,24 @@ class ProviderList(BaseModel):
     data: list[ServedProvider]
 
 
+class HealthStoreStatus(BaseModel):
+    """Where provider health lives, in ``GET /health``."""
+
+    kind: str = Field(description="memory, redis, or a custom store's class name.")
+    state: str = Field(
+        default="ok",
+        description="redis: connected, connecting, or fallback (Redis unreachable: each "
+        "instance keeps its own health until it is back).",
+    )
+    shared: bool = Field(default=False, description="Whether instances share it now.")
+    url: str | None = Field(default=None, description="The store's URL, password masked.")
+    error: str | None = Field(default=None, description="Why Redis is unreachable.")
+
+
 class HealthResponse(BaseModel):
     """``GET /health``."""
 
     status: Literal["ok"] = "ok"
     version: str
     providers: int
+    health_store: HealthStoreStatus | None = None

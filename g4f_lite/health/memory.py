@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from .redact import MASK, scrub
-from .types import BreakerState, HealthState, ProviderHealth
+from ..redact import MASK, scrub
+from ..types import BreakerState, HealthState, ProviderHealth
+from .limits import RateLimit, WindowLimiter
 
 if TYPE_CHECKING:
-    from .provider import BaseProvider
+    from ..provider import BaseProvider
 
 __all__ = [
     "TARGET_SEPARATOR",
@@ -55,7 +56,8 @@ __all__ = [
     "target_health",
 ]
 
-logger = logging.getLogger(__name__)
+# The name users configure logging by, whichever module of the package logs.
+logger = logging.getLogger("g4f_lite.health")
 
 #: Between the provider's name and its target in a health key.
 TARGET_SEPARATOR = " @ "
@@ -159,12 +161,16 @@ class Admission:
     ``probe`` marks the one call let through a half-open breaker; the router
     must then report its outcome (success, failure or :meth:`HealthStore.release`).
     When not allowed, ``retry_after`` is the seconds until it may be.
+    ``remote``: the store cannot decide from what it holds (a shared store
+    whose breaker may be half-open elsewhere); the router then awaits the
+    store's ``admit_remote(provider, now)`` for the real answer.
     """
 
     allowed: bool
     probe: bool = False
     retry_after: float = 0.0
     reason: str = ""
+    remote: bool = False
 
 
 # The answer for a healthy provider, asked on every call: built once, since
@@ -182,6 +188,13 @@ class HealthStore(Protocol):
     store has that optional method (refused credentials: mark the target
     ``auth_failed``, give back any probe, leave the breaker alone; a store
     without it just gets :meth:`release`).
+
+    Optional methods, looked up by the router when needed: ``admit_remote``
+    (``async``, asked when :meth:`admit` answers ``remote``);
+    ``acquire(name, now, limit)`` (``async``: a slot in a provider's
+    :class:`~g4f_lite.health.RateLimit`, before each request) and
+    ``record_usage(name, now, tokens)``; a store without them gets the
+    router's own per-process limiter.
     """
 
     def admit(self, provider: str, now: float) -> Admission:
@@ -251,6 +264,19 @@ class InMemoryHealthStore:
         self.breaker = breaker or CircuitBreaker()
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}
+        #: Requests and tokens per provider in the last minute (rate limits).
+        self.limiter = WindowLimiter()
+
+    async def acquire(self, name: str, now: float, limit: RateLimit) -> Admission:
+        """A request slot within provider ``name``'s ``limit`` (see :class:`WindowLimiter`)."""
+        refused = self.limiter.acquire(name, now, limit)
+        if refused is None:
+            return _ADMITTED
+        return Admission(False, retry_after=refused[0], reason=refused[1])
+
+    def record_usage(self, name: str, now: float, tokens: int) -> None:
+        """Count ``tokens`` (reported usage) against provider ``name``'s tokens per minute."""
+        self.limiter.record_usage(name, now, tokens)
 
     def _get(self, provider: str) -> _State:
         # The router's keys are canonical already: one dict lookup on the hot path.
@@ -369,6 +395,7 @@ class InMemoryHealthStore:
 
     def reset(self, provider: str | None = None) -> None:
         """Forget one provider's health (every target of it), one key's, or everyone's."""
+        self.limiter.reset(None if provider is None else split_key(provider)[0])
         with self._lock:
             if provider is None:
                 self._states.clear()
