@@ -64,6 +64,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
+# What each of _PATTERNS cannot match without, in lower case. A replacement
+# only removes text or adds "***", so it never creates a marker for a later one.
+_MARKERS: tuple[tuple[str, ...], ...] = (("://",), ("bearer", "basic"), ("sk-",), ("aiza",), ("=",))
+
 
 def mask_url(url: str) -> str:
     """``url`` with any ``user:password@`` replaced by ``***@``."""
@@ -129,6 +133,15 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= _MIN_SECRET_LENGTH and secret in text:
             text = text.replace(secret, MASK)
+    if text.isascii():
+        # Each pattern needs one of its markers (IGNORECASE equals lower() on
+        # ASCII): a substring test skips the regexes, which cost microseconds
+        # per line of a busy server's access log, on text that cannot match.
+        lowered = text.lower()
+        for (pattern, replacement), markers in zip(_PATTERNS, _MARKERS, strict=True):
+            if any(marker in lowered for marker in markers):
+                text = pattern.sub(replacement, text)
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

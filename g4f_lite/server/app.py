@@ -211,7 +211,8 @@ def _request_id(request: web.Request) -> str:
     sent = request.headers.get("X-Request-Id")
     if sent is not None and _SANE_REQUEST_ID.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex
+    # As unguessable as uuid4().hex and as long, without building a UUID per request.
+    return os.urandom(16).hex()
 
 
 def _http_error(exc: web.HTTPException) -> ApiError:
@@ -495,6 +496,10 @@ async def _plan(
     return _without_self(call, own) if own.sockets else call
 
 
+# What json.dumps(text) returns for a str, without the encoder's dispatch per chunk.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
 class _ChunkWriter:
     """Serialises one stream's ``chat.completion.chunk`` events.
 
@@ -529,7 +534,7 @@ class _ChunkWriter:
 
     def content(self, text: str) -> bytes:
         """One event carrying ``text``."""
-        return self._open + json.dumps(text).encode() + self._close
+        return self._open + _json_string(text).encode() + self._close
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
         """One event carrying a piece of a tool call; the first piece of a call has its id."""
@@ -592,17 +597,27 @@ class _Coalescer:
         self.buffer = bytearray()
         self.task: asyncio.Task[None] | None = None
 
-    async def add(self, data: bytes) -> None:
-        """Queue ``data``; raises the error of a failed earlier write (client gone)."""
+    def push(self, data: bytes) -> bool:
+        """Queue ``data``; True when the caller must ``await drain()`` (backpressure).
+
+        Not a coroutine: the hot path writes every chunk through it. Raises
+        the error of a failed earlier write (client gone).
+        """
         task = self.task
         if task is not None and task.done():
             self.task = None
             task.result()
         self.buffer += data
         if len(self.buffer) >= self.HIGH_WATER:
-            await self.drain()
-        elif self.task is None:
+            return True
+        if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._flush())
+        return False
+
+    async def add(self, data: bytes) -> None:
+        """Queue ``data``, waiting for the client when too much is buffered."""
+        if self.push(data):
+            await self.drain()
 
     async def _flush(self) -> None:
         while self.buffer:
@@ -616,6 +631,15 @@ class _Coalescer:
         if task is not None:
             await task
         await self._flush()
+
+    async def finish(self) -> None:
+        """Write what is buffered and end the response, in one write (headers too, if unsent)."""
+        task, self.task = self.task, None
+        if task is not None:
+            await task
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        await self.response.write_eof(data)
 
     def cancel(self) -> None:
         """Abandon pending writes (the handler is cancelled or failed)."""
@@ -660,7 +684,8 @@ async def _stream(
                 async for chunk in chunks:
                     if type(chunk) is str:  # the hot path: text, from the byte template
                         state.characters += len(chunk)
-                        await out.add(writer.content(chunk))
+                        if out.push(writer.content(chunk)):
+                            await out.drain()
                     else:
                         await _write_chunk(out, writer, state, chunk)
             reason = state.finish or ("tool_calls" if writer.called_tools else "stop")
@@ -689,8 +714,7 @@ async def _stream(
             else:
                 logger.info("request %s: stream failed: %s", request_id, _log_text(exc))
             await out.add(b"data: " + error.body().model_dump_json().encode() + b"\n\n")
-        await out.drain()
-        await response.write_eof()
+        await out.finish()
         return response
     except ConnectionResetError:
         logger.info("client disconnected mid-stream; upstream request closed")
