@@ -41,15 +41,9 @@ live in their modules: :mod:`g4f_lite.health` (``HealthStore``,
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-
-# A library's warnings ("provider X benched") reach whatever logging the
-# application configured; with none configured, they are not printed on a
-# script's stderr by logging's last-resort handler.
-logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # name -> submodule that defines it; resolved lazily by __getattr__ so that
 # `import g4f_lite` costs almost nothing (aiohttp alone takes 0.25 s).

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import logging
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
+from ._log import get_logger
 from .errors import ConfigurationError, NoProviderAvailableError, UnsupportedFeatureError
 from .kinds import ProviderSettings
 from .provider import SAMPLING_OPTIONS, TOOL_OPTIONS, BaseProvider
@@ -32,7 +32,7 @@ __all__ = [
     "resolve",
 ]
 
-logger = logging.getLogger("g4f_lite.router")
+logger = get_logger("g4f_lite.router")
 
 #: A capability a request may need: the flags ``supports_tools``,
 #: ``supports_vision`` and ``supports_json_mode``.

@@ -29,13 +29,13 @@ method) can replace :class:`InMemoryHealthStore` without touching the router.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from .._log import get_logger
 from ..redact import MASK, scrub
 from ..types import BreakerState, HealthState, ProviderHealth
 from .limits import RateLimit, WindowLimiter
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 # The name users configure logging by, whichever module of the package logs.
-logger = logging.getLogger("g4f_lite.health")
+logger = get_logger("g4f_lite.health")
 
 #: Between the provider's name and its target in a health key.
 TARGET_SEPARATOR = " @ "

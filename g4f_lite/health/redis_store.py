@@ -32,11 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._log import get_logger
 from ..clock import WallClock
 from ..redact import mask_url, scrub
 from ..types import ProviderHealth
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisHealthStore"]
 
-logger = logging.getLogger("g4f_lite.health")
+logger = get_logger("g4f_lite.health")
 
 _EWMA_ALPHA = 0.3
 # Seconds successes wait to be written together: no one waits on them, and

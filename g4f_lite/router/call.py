@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from .. import errors
+from .._log import get_logger
 from .._watchdog import Guard
 from ..answer import Answer
 from ..events import RouterEvent
@@ -59,7 +60,7 @@ class Shaper(Protocol[T_co]):
 
 
 # The package's one logger: its name is the documented one.
-logger = logging.getLogger("g4f_lite.router")
+logger = get_logger("g4f_lite.router")
 
 
 # Refused credentials: a configuration problem, never an outage of the site.

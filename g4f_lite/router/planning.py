@@ -9,7 +9,6 @@ called with (:meth:`Router.kwargs_for`), the events, and the process-wide
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
@@ -17,6 +16,7 @@ from typing import Any
 
 from .. import config as settings_module
 from .. import errors
+from .._log import get_logger
 from ..availability import Availability
 from ..clock import Clock, MonotonicClock
 from ..events import Listener, RouterEvent
@@ -52,7 +52,7 @@ from .call import RoutedCall, Unprobed
 __all__ = ["Router", "default_router", "set_default_router"]
 
 # The package's one logger: its name is the documented one.
-logger = logging.getLogger("g4f_lite.router")
+logger = get_logger("g4f_lite.router")
 
 
 class Router:

@@ -7,7 +7,6 @@ microseconds a call, most of the router's cost on a success.
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from .. import errors
+from .._log import get_logger
 from ..clock import Clock
 from ..events import RouterEvent
 from ..provider import BaseProvider
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["StopBeforeDeadline", "WaitRetryAfterOr", "retry_after", "retryable", "retrying"]
 
 # The package's one logger: its name is the documented one.
-logger = logging.getLogger("g4f_lite.router")
+logger = get_logger("g4f_lite.router")
 
 
 def retry_after(exc: BaseException | None) -> float | None:

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import hmac
 import json
-import logging
 import os
 import re
 import signal
@@ -39,6 +38,7 @@ from .. import config as config_module
 from .. import http as http_module
 from .._json import JSONNestingError
 from .._json import loads as loads_json
+from .._log import get_logger
 from .._threads import loop_in_thread
 from ..client.results import Completion, CompletionChunk, completion_id
 from ..health import InMemoryHealthStore
@@ -83,7 +83,7 @@ __all__ = [
     "serve",
 ]
 
-logger = logging.getLogger("g4f_lite.server")
+logger = get_logger("g4f_lite.server")
 
 #: Environment variable holding the bearer key clients must send.
 API_KEY_ENV = "G4F_LITE_API_KEY"
