@@ -55,15 +55,16 @@ import asyncio
 import dataclasses
 import json
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from typing_extensions import Unpack
 
-from ._aiengine import API_KEY_PLACEHOLDER, Fault, deep_json, write_raw
+from ._aiengine import Fault, deep_json, write_raw
+from ._api import APIEmulator, EmulatorOptions
 from ._openai import _arguments_for, _fragments, _words
-from ._server import LocalServer, RecordedRequest
+from ._server import RecordedRequest
 
 __all__ = ["AnthropicEmulator"]
 
@@ -162,7 +163,7 @@ def _invalid(body: Any) -> str | None:
     return None
 
 
-class AnthropicEmulator(LocalServer):
+class AnthropicEmulator(APIEmulator):
     """Anthropic's Messages API on 127.0.0.1 with a free port; ``url`` is the API root.
 
     With ``api_key`` set, requests must send it in ``x-api-key``. Every
@@ -176,32 +177,12 @@ class AnthropicEmulator(LocalServer):
     def __init__(
         self,
         *,
-        api_key: str | None = None,
         models: Sequence[str] = ("claude-emulated",),
-        reply: str | Callable[[RecordedRequest], str] | None = None,
-        tool_arguments: str | Callable[[RecordedRequest], str] | None = None,
         thinking: str | None = None,
-        words_per_chunk: int = 1,
-        faults: Iterable[Fault] = (),
-        fault: Fault | None = None,
-        echo_key_in_errors: bool = False,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        **options: Unpack[EmulatorOptions],
     ) -> None:
-        self.api_key = api_key
-        self.models = list(models)
-        self.reply = reply
-        self.tool_arguments = tool_arguments
         self.thinking = thinking
-        self.words_per_chunk = words_per_chunk
-        self.faults: deque[Fault] = deque(faults)
-        self.fault = fault
-        self.echo_key_in_errors = echo_key_in_errors
-        super().__init__(host=host, port=port)
-
-    def __repr__(self) -> str:
-        # The key is a secret even in tests: never print it.
-        return f"<AnthropicEmulator {self.host}:{self.port} models={self.models!r}>"
+        super().__init__(models=models, **options)
 
     @property
     def url(self) -> str:
@@ -210,10 +191,14 @@ class AnthropicEmulator(LocalServer):
 
     # -- protocol ----------------------------------------------------------
 
+    def sent_key(self, request: web.Request) -> str:
+        """The key in ``x-api-key``."""
+        return request.headers.get("x-api-key", "")
+
     def _authorised(self, request: web.Request) -> web.Response | None:
         if self.api_key is None:
             return None
-        sent = request.headers.get("x-api-key", "")
+        sent = self.sent_key(request)
         if sent and secrets.compare_digest(sent.encode(), self.api_key.encode()):
             return None
         if not sent:
@@ -254,9 +239,7 @@ class AnthropicEmulator(LocalServer):
         body = record.body
         if body["model"] not in self.models:
             return _error(404, f"model: {body['model']}")
-        fault = self.faults.popleft() if self.faults else self.fault
-        if fault is not None:
-            fault = self._echo_key(request, fault)
+        fault = self.next_fault(request)
         if fault is not None and fault.kind == "slow_first_byte":
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.kind == "status":
@@ -282,13 +265,6 @@ class AnthropicEmulator(LocalServer):
             return await self._stream(request, message_id, str(body["model"]), answer, fault)
         except ConnectionResetError:
             return web.Response(status=499)
-
-    @staticmethod
-    def _echo_key(request: web.Request, fault: Fault) -> Fault:
-        if API_KEY_PLACEHOLDER not in fault.message:
-            return fault
-        sent = request.headers.get("x-api-key", "")
-        return dataclasses.replace(fault, message=fault.message.replace(API_KEY_PLACEHOLDER, sent))
 
     def _answer(self, record: RecordedRequest) -> _Answer:
         """What to answer ``record`` with: a tool use, or text (see the module docstring)."""
@@ -343,17 +319,11 @@ class AnthropicEmulator(LocalServer):
             text, reason, stop_sequence = " ".join(words[: body["max_tokens"]]), "max_tokens", None
         return _Answer(thinking, text, None, reason, stop_sequence, prompt_tokens, _words(text))
 
-    def _pieces(self, text: str) -> list[str]:
-        words = text.split(" ")
-        step = max(1, self.words_per_chunk)
-        chunks = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
-        return [c if i == len(chunks) - 1 else c + " " for i, c in enumerate(chunks)]
-
     def _blocks(self, answer: _Answer) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         """Each content block's ``content_block_start`` payload and its deltas, in order."""
         blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         for thought in answer.thinking:
-            deltas = [{"type": "thinking_delta", "thinking": p} for p in self._pieces(thought)]
+            deltas = [{"type": "thinking_delta", "thinking": p} for p in self.pieces(thought)]
             deltas.append({"type": "signature_delta", "signature": secrets.token_hex(16)})
             blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, deltas))
         if answer.tool_use is not None:
@@ -366,7 +336,7 @@ class AnthropicEmulator(LocalServer):
                 )
             )
         else:
-            pieces = self._pieces(answer.text or "")
+            pieces = self.pieces(answer.text or "")
             blocks.append(
                 ({"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in pieces])
             )

@@ -62,17 +62,17 @@ fault's message is replaced by the key the client sent. A stream's
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from typing_extensions import Unpack
 
-from ._aiengine import API_KEY_PLACEHOLDER, Fault, deep_json, write_raw
-from ._server import LocalServer, RecordedRequest
+from ._aiengine import Fault, deep_json, write_raw
+from ._api import APIEmulator, EmulatorOptions
+from ._server import RecordedRequest
 
 __all__ = ["GeminiEmulator"]
 
@@ -163,7 +163,7 @@ def _sse(event: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(event).encode() + b"\r\n\r\n"
 
 
-class GeminiEmulator(LocalServer):
+class GeminiEmulator(APIEmulator):
     """Google's Gemini API on 127.0.0.1 with a free port; ``url`` is the API root.
 
     With ``api_key`` set, requests must send it in ``x-goog-api-key``.
@@ -178,36 +178,16 @@ class GeminiEmulator(LocalServer):
     def __init__(
         self,
         *,
-        api_key: str | None = None,
         models: Sequence[str] = ("gemini-2.5-flash",),
-        reply: str | Callable[[RecordedRequest], str] | None = None,
-        tool_arguments: str | Callable[[RecordedRequest], str] | None = None,
         thoughts: str | None = None,
         finish_reason: str | None = None,
         block_reason: str | None = None,
-        words_per_chunk: int = 1,
-        faults: Iterable[Fault] = (),
-        fault: Fault | None = None,
-        echo_key_in_errors: bool = False,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        **options: Unpack[EmulatorOptions],
     ) -> None:
-        self.api_key = api_key
-        self.models = list(models)
-        self.reply = reply
-        self.tool_arguments = tool_arguments
         self.thoughts = thoughts
         self.finish_reason = finish_reason
         self.block_reason = block_reason
-        self.words_per_chunk = words_per_chunk
-        self.faults: deque[Fault] = deque(faults)
-        self.fault = fault
-        self.echo_key_in_errors = echo_key_in_errors
-        super().__init__(host=host, port=port)
-
-    def __repr__(self) -> str:
-        # The key is a secret even in tests: never print it.
-        return f"<GeminiEmulator {self.host}:{self.port} models={self.models!r}>"
+        super().__init__(models=models, **options)
 
     @property
     def url(self) -> str:
@@ -216,14 +196,14 @@ class GeminiEmulator(LocalServer):
 
     # -- protocol ----------------------------------------------------------
 
-    @staticmethod
-    def _sent_key(request: web.Request) -> str:
+    def sent_key(self, request: web.Request) -> str:
+        """The key in ``x-goog-api-key``, or the ``key`` query parameter."""
         return request.headers.get("x-goog-api-key") or request.query.get("key", "")
 
     def _authorised(self, request: web.Request) -> web.Response | None:
         if self.api_key is None:
             return None
-        sent = self._sent_key(request)
+        sent = self.sent_key(request)
         if sent and secrets.compare_digest(sent, self.api_key):
             return None
         if not sent:
@@ -285,10 +265,7 @@ class GeminiEmulator(LocalServer):
             _validate(record.body)
         except _Invalid as exc:
             return _error(400, str(exc))
-        fault = self.faults.popleft() if self.faults else self.fault
-        if fault is not None and API_KEY_PLACEHOLDER in fault.message:
-            message = fault.message.replace(API_KEY_PLACEHOLDER, self._sent_key(request))
-            fault = dataclasses.replace(fault, message=message)
+        fault = self.next_fault(request)
         if fault is not None:
             early = await self._early_fault(request, fault)
             if early is not None:
@@ -406,7 +383,7 @@ class GeminiEmulator(LocalServer):
             if len(words) > limit:
                 text, finish = " ".join(words[:limit]), "MAX_TOKENS"
         finish = self.finish_reason or finish
-        pieces = self._pieces(text)
+        pieces = self.pieces(text)
         chunks = [chunk(thought_parts, 0, thought_tokens, None)] if thought_parts else []
         sent = 0
         for index, piece in enumerate(pieces):
@@ -465,12 +442,6 @@ class GeminiEmulator(LocalServer):
         if images:
             text += f" (with {images} image(s))"
         return text
-
-    def _pieces(self, text: str) -> list[str]:
-        words = text.split(" ")
-        step = max(1, self.words_per_chunk)
-        pieces = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
-        return [p if i == len(pieces) - 1 else p + " " for i, p in enumerate(pieces)]
 
     async def _stream(
         self, request: web.Request, chunks: list[dict[str, Any]], fault: Fault | None

@@ -53,14 +53,15 @@ import dataclasses
 import json
 import secrets
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from typing_extensions import Unpack
 
-from ._aiengine import API_KEY_PLACEHOLDER, Fault, deep_json, write_raw
-from ._server import LocalServer, RecordedRequest
+from ._aiengine import Fault, deep_json, write_raw
+from ._api import APIEmulator, EmulatorOptions
+from ._server import RecordedRequest
 
 __all__ = ["OpenAIEmulator"]
 
@@ -86,7 +87,7 @@ def _sse(event: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
-class OpenAIEmulator(LocalServer):
+class OpenAIEmulator(APIEmulator):
     """An OpenAI-compatible server on 127.0.0.1 with a free port; ``url`` ends in ``/v1``.
 
     With ``api_key`` set, requests must send ``Authorization: Bearer <key>``.
@@ -99,32 +100,9 @@ class OpenAIEmulator(LocalServer):
     """
 
     def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        models: Sequence[str] = ("emulated-model",),
-        reply: str | Callable[[RecordedRequest], str] | None = None,
-        tool_arguments: str | Callable[[RecordedRequest], str] | None = None,
-        words_per_chunk: int = 1,
-        faults: Iterable[Fault] = (),
-        fault: Fault | None = None,
-        echo_key_in_errors: bool = False,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        self, *, models: Sequence[str] = ("emulated-model",), **options: Unpack[EmulatorOptions]
     ) -> None:
-        self.api_key = api_key
-        self.models = list(models)
-        self.reply = reply
-        self.tool_arguments = tool_arguments
-        self.words_per_chunk = words_per_chunk
-        self.faults: deque[Fault] = deque(faults)
-        self.fault = fault
-        self.echo_key_in_errors = echo_key_in_errors
-        super().__init__(host=host, port=port)
-
-    def __repr__(self) -> str:
-        # The key is a secret even in tests: never print it.
-        return f"<OpenAIEmulator {self.host}:{self.port} models={self.models!r}>"
+        super().__init__(models=models, **options)
 
     @property
     def url(self) -> str:
@@ -136,8 +114,7 @@ class OpenAIEmulator(LocalServer):
     def _authorised(self, request: web.Request) -> web.Response | None:
         if self.api_key is None:
             return None
-        header = request.headers.get("Authorization", "")
-        sent = header[7:] if header.startswith("Bearer ") else ""
+        sent = self.sent_key(request)
         if sent and secrets.compare_digest(sent, self.api_key):
             return None
         if not sent:
@@ -169,9 +146,7 @@ class OpenAIEmulator(LocalServer):
         model = body.get("model")
         if model not in self.models:
             return _error(404, f"The model `{model}` does not exist.")
-        fault = self.faults.popleft() if self.faults else self.fault
-        if fault is not None:
-            fault = self._echo_key(request, fault)
+        fault = self.next_fault(request)
         if fault is not None and fault.kind == "slow_first_byte":
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.kind in ("status", "error_body"):
@@ -209,14 +184,6 @@ class OpenAIEmulator(LocalServer):
             )
         except ConnectionResetError:
             return web.Response(status=499)
-
-    @staticmethod
-    def _echo_key(request: web.Request, fault: Fault) -> Fault:
-        if API_KEY_PLACEHOLDER not in fault.message:
-            return fault
-        header = request.headers.get("Authorization", "")
-        sent = header[7:] if header.startswith("Bearer ") else ""
-        return dataclasses.replace(fault, message=fault.message.replace(API_KEY_PLACEHOLDER, sent))
 
     def _answer(self, record: RecordedRequest) -> _Answer:
         """What to answer ``record`` with: a tool call, or text (see the module docstring)."""
@@ -265,16 +232,10 @@ class OpenAIEmulator(LocalServer):
                 text, finish = " ".join(words[:limit]), "length"
         return _Answer(text, None, finish, prompt_tokens, _words(text))
 
-    def _chunks(self, text: str) -> list[str]:
-        words = text.split(" ")
-        step = max(1, self.words_per_chunk)
-        chunks = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
-        return [c if i == len(chunks) - 1 else c + " " for i, c in enumerate(chunks)]
-
     def _deltas(self, answer: _Answer) -> list[dict[str, Any]]:
         """The deltas after the role delta: text pieces, or a tool call's head and fragments."""
         if answer.tool_call is None:
-            return [{"content": piece} for piece in self._chunks(answer.text or "")]
+            return [{"content": piece} for piece in self.pieces(answer.text or "")]
         call = answer.tool_call
         head = {**call, "index": 0, "function": {"name": call["function"]["name"], "arguments": ""}}
         return [{"tool_calls": [head]}] + [
