@@ -260,11 +260,12 @@ class APIProvider(AsyncGeneratorProvider):
         timeout: float | None,
         secrets: frozenset[str],
         what: str,
+        params: Mapping[str, str] | None = None,
     ) -> Any:
-        """``GET url`` and its JSON answer (a model list...), with this provider's typed errors."""
+        """``GET url`` (with query ``params``) and its JSON answer, with typed errors."""
         session = await get_session()
         async with session.get(
-            url, headers=headers, proxy=proxy, timeout=request_timeout(timeout)
+            url, params=params, headers=headers, proxy=proxy, timeout=request_timeout(timeout)
         ) as response:
             await cls.raise_for_status(response, secrets)
             body = await cls.read_body(response, cls.error_body_limit * 16)

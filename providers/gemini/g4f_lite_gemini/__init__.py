@@ -586,20 +586,18 @@ class GeminiProvider(APIProvider):
         root = (base_url or cls.base_url).rstrip("/")
         key = cls.resolve_api_key(api_key)
         secrets = cls.call_secrets(key, proxy, root)
-        session = await get_session()
         models: list[str] = []
         params = {"pageSize": "1000"}
         for _ in range(_MAX_MODEL_PAGES):
-            async with session.get(
+            data = await cls.get_json(
                 f"{_api_root(root)}/models",
                 params=params,
                 headers=cls.request_headers(key, "application/json"),
                 proxy=proxy,
-                timeout=_request_timeout(timeout),
-            ) as response:
-                await cls.raise_for_status(response, secrets)
-                body = await cls.read_body(response, cls.error_body_limit * 16)
-            data = cls.parse_json(body, "the answer to GET /models", secrets)
+                timeout=timeout,
+                secrets=secrets,
+                what="the answer to GET /models",
+            )
             items = data.get("models", []) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise ProtocolError(cls.name, "GET /models answered without a 'models' list")
